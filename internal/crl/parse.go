@@ -1,0 +1,628 @@
+package crl
+
+import (
+	"bytes"
+	"crypto/x509"
+	"encoding/asn1"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"math/big"
+	"time"
+
+	"github.com/mtlslb/mtlslb/internal/x509name"
+)
+
+// pemType is the only PEM block type Parse accepts, as written by OpenSSL and
+// expected by ALB.
+const pemType = "X509 CRL"
+
+// CRL is one parsed, structurally checked revocation list. It is immutable
+// and safe for concurrent use.
+type CRL struct {
+	raw        []byte // the whole DER; the entry index points into it
+	rawTBS     []byte
+	rawIssuer  []byte
+	issuerKey  string // x509name comparison key of the issuer
+	issuerName string // RFC 2253 form of the issuer, for messages
+	sigAlg     x509.SignatureAlgorithm
+	signature  []byte
+	thisUpdate time.Time
+	nextUpdate time.Time
+	number     *big.Int
+	baseNumber *big.Int // the deltaCRLIndicator's BaseCRLNumber; nil for a complete CRL
+	idp        *scope   // nil without an issuingDistributionPoint extension
+	idpRaw     []byte   // that extension's value: equal values mean equal scopes
+	entries    serialIndex
+	count      int
+	// certIssuers holds, for an indirect CRL, the names its entries'
+	// certificateIssuer extensions name (raw DER, possibly repeated).
+	certIssuers [][]byte
+}
+
+// Parse parses one revocation list, PEM (a single "X509 CRL" block) or DER,
+// and checks its structure strictly: DER encoding with no trailing data at
+// any level, version v2 or an omitted version (v1) with no extensions at
+// all, equal inner and outer signature algorithms, a supported signature
+// algorithm, no unknown critical CRL or entry extension, a well-formed
+// issuingDistributionPoint, and no serial number listed twice. Entries with
+// negative serial numbers are kept.
+//
+// Parse does not check the signature; see CheckSignatureFrom and NewSet.
+func Parse(data []byte) (*CRL, error) {
+	der, err := decodeInput(data)
+	if err != nil {
+		return nil, fmt.Errorf("parsing CRL: %w", err)
+	}
+	c, err := parseDER(der)
+	if err != nil {
+		return nil, fmt.Errorf("parsing CRL: %w", err)
+	}
+	return c, nil
+}
+
+// decodeInput returns the DER of data, a copy the CRL may keep.
+func decodeInput(data []byte) ([]byte, error) {
+	trimmed := bytes.TrimLeft(data, " \t\r\n")
+	if !bytes.HasPrefix(trimmed, []byte("-----BEGIN ")) {
+		if bytes.Contains(data, []byte("-----BEGIN ")) {
+			return nil, errors.New("text before the PEM block")
+		}
+		if len(data) == 0 {
+			return nil, errors.New("empty input")
+		}
+		return bytes.Clone(data), nil
+	}
+	block, rest := pem.Decode(trimmed)
+	switch {
+	case block == nil:
+		return nil, errors.New("malformed PEM")
+	case block.Type != pemType:
+		return nil, fmt.Errorf("PEM block is %q, want %q", block.Type, pemType)
+	case len(block.Headers) != 0:
+		return nil, errors.New("PEM headers are not allowed in a CRL")
+	case len(bytes.TrimSpace(rest)) != 0:
+		return nil, errors.New("data after the PEM block (one CRL per file)")
+	}
+	return block.Bytes, nil
+}
+
+// parsedEnvelope is what parseDER keeps of the TBS fields it reads, to hand a
+// copy without entries to crypto/x509 (see crossCheck).
+type parsedEnvelope struct {
+	tbsSigAlg, issuer, thisUpdate, nextUpdate, extensions []byte
+	outerSigAlg, signatureValue                           []byte
+}
+
+// entryFlags sums up what the entries carried, for the checks that depend on
+// CRL extensions, which come after the entries in the encoding.
+type entryFlags struct {
+	removeFromCRL bool
+	certIssuer    bool
+}
+
+func parseDER(der []byte) (*CRL, error) {
+	if len(der) > maxCRLBytes {
+		return nil, fmt.Errorf("%d bytes is more than the %d this index can address", len(der), maxCRLBytes)
+	}
+	c := &CRL{raw: der}
+	var env parsedEnvelope
+
+	input := derInput(der)
+	outer, ok := input.read(tagSequence)
+	if !ok {
+		return nil, errors.New("not a DER CertificateList SEQUENCE")
+	}
+	if !input.empty() {
+		return nil, errors.New("trailing data after the CertificateList")
+	}
+	body := derInput(outer)
+	tbsFull, tbsContent, ok := body.readFull(tagSequence)
+	if !ok {
+		return nil, errors.New("malformed tbsCertList")
+	}
+	c.rawTBS = tbsFull
+	if env.outerSigAlg, _, ok = body.readFull(tagSequence); !ok {
+		return nil, errors.New("malformed signatureAlgorithm")
+	}
+	sigFull, sigContent, ok := body.readFull(tagBitString)
+	if !ok {
+		return nil, errors.New("malformed signatureValue")
+	}
+	env.signatureValue = sigFull
+	sig, unused, ok := parseBitString(sigContent)
+	if !ok || unused != 0 || len(sig) == 0 {
+		return nil, errors.New("malformed signatureValue")
+	}
+	c.signature = sig
+	if !body.empty() {
+		return nil, errors.New("trailing data after signatureValue")
+	}
+
+	tbs := derInput(tbsContent)
+	version := 1
+	if t, _ := tbs.peek(); t == tagInteger {
+		v, _ := tbs.read(tagInteger)
+		// RFC 5280 §5.1.2.1: a v1 CRL omits the field; if present it is v2.
+		if len(v) != 1 || v[0] != 1 {
+			return nil, errors.New("unsupported CRL version (v2 is written as 1, v1 omits the field)")
+		}
+		version = 2
+	}
+	if env.tbsSigAlg, _, ok = tbs.readFull(tagSequence); !ok {
+		return nil, errors.New("malformed tbsCertList signature algorithm")
+	}
+	if !bytes.Equal(env.tbsSigAlg, env.outerSigAlg) {
+		return nil, errors.New("the tbsCertList and CertificateList signature algorithms differ")
+	}
+	if env.issuer, _, ok = tbs.readFull(tagSequence); !ok {
+		return nil, errors.New("malformed issuer")
+	}
+	issuer, err := x509name.Parse(env.issuer)
+	if err != nil {
+		return nil, fmt.Errorf("malformed issuer: %w", err)
+	}
+	c.rawIssuer, c.issuerKey, c.issuerName = env.issuer, issuer.Key(), issuer.String()
+	if c.thisUpdate, env.thisUpdate, ok = readTime(&tbs); !ok {
+		return nil, errors.New("malformed thisUpdate")
+	}
+	if t, _ := tbs.peek(); t == tagUTCTime || t == tagGeneralizedTime {
+		if c.nextUpdate, env.nextUpdate, ok = readTime(&tbs); !ok {
+			return nil, errors.New("malformed nextUpdate")
+		}
+		if c.nextUpdate.Before(c.thisUpdate) {
+			return nil, errors.New("nextUpdate is before thisUpdate")
+		}
+	}
+
+	var offsets []uint32
+	var flags entryFlags
+	if t, _ := tbs.peek(); t == tagSequence {
+		list, _ := tbs.read(tagSequence)
+		if len(list) == 0 {
+			// RFC 5280 §5.1.2.6: with no entries the field is omitted.
+			return nil, errors.New("revokedCertificates is present but empty")
+		}
+		if offsets, flags, err = parseEntries(der, list, version); err != nil {
+			return nil, err
+		}
+	}
+	c.count = len(offsets)
+
+	if t, _ := tbs.peek(); t == tagContextCons0 {
+		full, content, _ := tbs.readFull(tagContextCons0)
+		if version == 1 {
+			return nil, errors.New("a v1 CRL carries crlExtensions")
+		}
+		env.extensions = full
+		if err := c.parseExtensions(content); err != nil {
+			return nil, err
+		}
+	}
+	if !tbs.empty() {
+		return nil, errors.New("trailing data in tbsCertList")
+	}
+
+	indirect := c.idp != nil && c.idp.indirect
+	switch {
+	case flags.certIssuer && !indirect:
+		return nil, errors.New("an entry carries a certificateIssuer extension but the CRL is not indirect")
+	case flags.removeFromCRL && c.baseNumber == nil:
+		return nil, errors.New("an entry has reason removeFromCRL but the CRL is not a delta CRL")
+	}
+	if indirect {
+		// Indirect CRLs are refused at Check time, so they get no index;
+		// their entries may legitimately repeat a serial for two issuers.
+		c.certIssuers = collectCertIssuers(der, offsets)
+	} else if c.entries, err = buildIndex(der, offsets); err != nil {
+		return nil, err
+	}
+
+	if err := c.crossCheck(&env); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// parseEntries checks every revokedCertificates entry and returns their
+// offsets in der.
+func parseEntries(der, list []byte, version int) ([]uint32, entryFlags, error) {
+	var offsets []uint32
+	var flags entryFlags
+	rest := derInput(list)
+	for !rest.empty() {
+		n := len(offsets) + 1
+		full, content, ok := rest.readFull(tagSequence)
+		if !ok {
+			return nil, flags, fmt.Errorf("revoked entry %d: malformed", n)
+		}
+		e := derInput(content)
+		serial, ok := e.read(tagInteger)
+		if !ok || !validInteger(serial) {
+			return nil, flags, fmt.Errorf("revoked entry %d: malformed serial number", n)
+		}
+		if len(serial) > maxSerialOctets {
+			return nil, flags, fmt.Errorf("revoked entry %d: serial number longer than %d octets", n, maxSerialOctets)
+		}
+		if _, _, ok := readTime(&e); !ok {
+			return nil, flags, fmt.Errorf("revoked entry %d: malformed revocationDate", n)
+		}
+		if !e.empty() {
+			exts, ok := e.read(tagSequence)
+			if !ok {
+				return nil, flags, fmt.Errorf("revoked entry %d: malformed crlEntryExtensions", n)
+			}
+			if version == 1 {
+				return nil, flags, fmt.Errorf("revoked entry %d: a v1 CRL carries crlEntryExtensions", n)
+			}
+			info, err := parseEntryExtensions(exts)
+			if err != nil {
+				return nil, flags, fmt.Errorf("revoked entry %d: %w", n, err)
+			}
+			flags.removeFromCRL = flags.removeFromCRL || info.reason == reasonRemoveFromCRL
+			flags.certIssuer = flags.certIssuer || info.certIssuer != nil
+			if !e.empty() {
+				return nil, flags, fmt.Errorf("revoked entry %d: trailing data", n)
+			}
+		}
+		offsets = append(offsets, offsetIn(der, full))
+	}
+	return offsets, flags, nil
+}
+
+// offsetIn returns where sub, a subslice of der, starts. Subslices share
+// der's backing array, so their remaining capacity tells their position.
+func offsetIn(der, sub []byte) uint32 { return uint32(cap(der) - cap(sub)) }
+
+// entryInfo is what the extensions of one entry say.
+type entryInfo struct {
+	reason     int    // reasonAbsent when there is no reasonCode
+	certIssuer []byte // the directoryName of a certificateIssuer extension
+}
+
+// parseEntryExtensions checks one entry's extensions. Known: reasonCode,
+// invalidityDate, certificateIssuer.
+func parseEntryExtensions(content []byte) (entryInfo, error) {
+	info := entryInfo{reason: reasonAbsent}
+	if len(content) == 0 {
+		return info, errors.New("empty crlEntryExtensions")
+	}
+	var seenReason, seenInvalidity, seenIssuer bool
+	rest := derInput(content)
+	for !rest.empty() {
+		oid, critical, value, err := readExtension(&rest)
+		if err != nil {
+			return info, err
+		}
+		v := derInput(value)
+		switch {
+		case oidEqual(oid, oidReasonCode):
+			code, ok := v.read(tagEnumerated)
+			if seenReason || !ok || !v.empty() || len(code) != 1 || code[0] > reasonAACompromise || code[0] == reasonUnused {
+				return info, errors.New("malformed or repeated reasonCode")
+			}
+			seenReason, info.reason = true, int(code[0])
+		case oidEqual(oid, oidInvalidityDate):
+			t, _ := v.peek()
+			_, _, ok := readTime(&v)
+			if seenInvalidity || !ok || t != tagGeneralizedTime || !v.empty() {
+				return info, errors.New("malformed or repeated invalidityDate")
+			}
+			seenInvalidity = true
+		case oidEqual(oid, oidCertificateIssuer):
+			names, ok := v.read(tagSequence)
+			if seenIssuer || !ok || !v.empty() {
+				return info, errors.New("malformed or repeated certificateIssuer")
+			}
+			dn, err := checkGeneralNames(names)
+			if err != nil {
+				return info, fmt.Errorf("certificateIssuer: %w", err)
+			}
+			if dn == nil {
+				// Only a directoryName can name a certificate's issuer.
+				return info, errors.New("certificateIssuer has no directoryName")
+			}
+			seenIssuer, info.certIssuer = true, dn
+		case critical:
+			return info, fmt.Errorf("unknown critical CRL entry extension %s", oidString(oid))
+		}
+	}
+	return info, nil
+}
+
+// parseExtensions checks the crlExtensions ([0] EXPLICIT Extensions) and
+// records the ones Check uses. Known: cRLNumber, authorityKeyIdentifier,
+// issuingDistributionPoint, deltaCRLIndicator, freshestCRL.
+func (c *CRL) parseExtensions(wrapped []byte) error {
+	w := derInput(wrapped)
+	content, ok := w.read(tagSequence)
+	if !ok || !w.empty() {
+		return errors.New("malformed crlExtensions")
+	}
+	if len(content) == 0 {
+		return errors.New("empty crlExtensions")
+	}
+	var seen []string
+	rest := derInput(content)
+	for !rest.empty() {
+		oid, critical, value, err := readExtension(&rest)
+		if err != nil {
+			return err
+		}
+		for _, s := range seen {
+			if s == string(oid) {
+				return fmt.Errorf("extension %s appears twice", oidString(oid))
+			}
+		}
+		seen = append(seen, string(oid))
+		switch {
+		case oidEqual(oid, oidCRLNumber):
+			if c.number, ok = parseCRLNumber(value); !ok {
+				return errors.New("malformed cRLNumber")
+			}
+		case oidEqual(oid, oidDeltaCRLIndicator):
+			if c.baseNumber, ok = parseCRLNumber(value); !ok {
+				return errors.New("malformed deltaCRLIndicator")
+			}
+		case oidEqual(oid, oidAuthorityKeyID):
+			if !validAuthorityKeyID(value) {
+				return errors.New("malformed authorityKeyIdentifier")
+			}
+		case oidEqual(oid, oidIssuingDistPoint):
+			if c.idp, err = parseIDP(value, c.rawIssuer); err != nil {
+				return fmt.Errorf("issuingDistributionPoint: %w", err)
+			}
+			c.idpRaw = value
+		case oidEqual(oid, oidFreshestCRL):
+			if err := checkDistributionPoints(value); err != nil {
+				return fmt.Errorf("freshestCRL: %w", err)
+			}
+		case critical:
+			return fmt.Errorf("unknown critical CRL extension %s", oidString(oid))
+		}
+	}
+	if c.baseNumber != nil {
+		// RFC 5280 §5.2.4: a delta CRL carries its own CRL number, newer
+		// than the base it builds on.
+		if c.number == nil {
+			return errors.New("a delta CRL without a cRLNumber")
+		}
+		if c.baseNumber.Cmp(c.number) >= 0 {
+			return errors.New("the delta CRL's BaseCRLNumber is not below its cRLNumber")
+		}
+	}
+	return nil
+}
+
+// readExtension reads one Extension: extnID, critical DEFAULT FALSE,
+// extnValue.
+func readExtension(rest *derInput) (oid []byte, critical bool, value []byte, err error) {
+	content, ok := rest.read(tagSequence)
+	if !ok {
+		return nil, false, nil, errors.New("malformed extension")
+	}
+	e := derInput(content)
+	if oid, ok = e.read(tagOID); !ok || !validOID(oid) {
+		return nil, false, nil, errors.New("malformed extension id")
+	}
+	if t, _ := e.peek(); t == tagBoolean {
+		// An explicit FALSE is not DER, but crypto/x509 and most verifiers
+		// accept it, and it can only make the extension less binding.
+		b, _ := e.read(tagBoolean)
+		if critical, ok = parseBoolean(b); !ok {
+			return nil, false, nil, fmt.Errorf("extension %s: malformed critical flag", oidString(oid))
+		}
+	}
+	if value, ok = e.read(tagOctetString); !ok || !e.empty() {
+		return nil, false, nil, fmt.Errorf("extension %s: malformed value", oidString(oid))
+	}
+	return oid, critical, value, nil
+}
+
+// parseCRLNumber decodes a cRLNumber or BaseCRLNumber: a non-negative
+// INTEGER of at most 20 octets.
+func parseCRLNumber(value []byte) (*big.Int, bool) {
+	v := derInput(value)
+	n, ok := v.read(tagInteger)
+	if !ok || !v.empty() || !validInteger(n) || n[0]&0x80 != 0 {
+		return nil, false
+	}
+	number := new(big.Int).SetBytes(n)
+	if number.BitLen() > maxCRLNumberBits {
+		return nil, false
+	}
+	return number, true
+}
+
+// validAuthorityKeyID checks the shape of an AuthorityKeyIdentifier:
+// SEQUENCE { [0] keyIdentifier, [1] authorityCertIssuer, [2] serial }, all
+// optional, in order.
+func validAuthorityKeyID(value []byte) bool {
+	v := derInput(value)
+	content, ok := v.read(tagSequence)
+	if !ok || !v.empty() {
+		return false
+	}
+	seq := derInput(content)
+	if _, _, ok := seq.readOptional(classContext | 0); !ok {
+		return false
+	}
+	if names, present, ok := seq.readOptional(classContext | flagConstructed | 1); !ok {
+		return false
+	} else if present {
+		if _, err := checkGeneralNames(names); err != nil {
+			return false
+		}
+	}
+	if serial, present, ok := seq.readOptional(classContext | 2); !ok || (present && !validInteger(serial)) {
+		return false
+	}
+	return seq.empty()
+}
+
+// validOID checks the contents of an OBJECT IDENTIFIER: non-empty, each
+// subidentifier minimally encoded and terminated.
+func validOID(content []byte) bool {
+	if len(content) == 0 || content[len(content)-1]&0x80 != 0 {
+		return false
+	}
+	start := true
+	for _, b := range content {
+		if start && b == 0x80 {
+			return false
+		}
+		start = b&0x80 == 0
+	}
+	return true
+}
+
+// oidString writes DER OID contents in dotted form, for error messages.
+func oidString(content []byte) string {
+	full := append([]byte{tagOID, byte(len(content))}, content...)
+	var id asn1.ObjectIdentifier
+	if len(content) > 0x7f {
+		return fmt.Sprintf("%X", content)
+	}
+	if _, err := asn1.Unmarshal(full, &id); err != nil {
+		return fmt.Sprintf("%X", content)
+	}
+	return id.String()
+}
+
+// readTime reads a UTCTime or GeneralizedTime in the only forms RFC 5280
+// §4.1.2.5 allows: YYMMDDHHMMSSZ and YYYYMMDDHHMMSSZ.
+func readTime(d *derInput) (t time.Time, full []byte, ok bool) {
+	tag, _ := d.peek()
+	if tag != tagUTCTime && tag != tagGeneralizedTime {
+		return time.Time{}, nil, false
+	}
+	_, full, content, ok := d.next()
+	if !ok {
+		return time.Time{}, nil, false
+	}
+	t, ok = parseTime(tag, content)
+	return t, full, ok
+}
+
+func parseTime(tag byte, s []byte) (time.Time, bool) {
+	digits := len(s) - 1
+	if (tag == tagUTCTime && digits != 12) || (tag == tagGeneralizedTime && digits != 14) || s[digits] != 'Z' {
+		return time.Time{}, false
+	}
+	for _, c := range s[:digits] {
+		if c < '0' || c > '9' {
+			return time.Time{}, false
+		}
+	}
+	num := func(i int) int { return int(s[i]-'0')*10 + int(s[i+1]-'0') }
+	var year, i int
+	if tag == tagUTCTime {
+		// RFC 5280 §4.1.2.5.1: YY below 50 is 20YY, otherwise 19YY.
+		year = 1900 + num(0)
+		if year < 1950 {
+			year += 100
+		}
+		i = 2
+	} else {
+		year = num(0)*100 + num(2)
+		i = 4
+	}
+	month, day, hour, minute, sec := num(i), num(i+2), num(i+4), num(i+6), num(i+8)
+	t := time.Date(year, time.Month(month), day, hour, minute, sec, 0, time.UTC)
+	// time.Date normalizes 31 April into 1 May; a round trip catches that.
+	if t.Year() != year || int(t.Month()) != month || t.Day() != day || t.Hour() != hour || t.Minute() != minute || t.Second() != sec {
+		return time.Time{}, false
+	}
+	return t, true
+}
+
+// crossCheck hands crypto/x509 the CRL's envelope (everything but the
+// entries, which can number millions and which crypto/x509 would turn into a
+// big.Int each) written as v2, because crypto/x509 refuses v1 CRLs outright.
+// Whatever crypto/x509 rejects there is rejected, and its reading of the
+// signature algorithm is the one used to verify the signature, which is
+// computed over the original bytes.
+func (c *CRL) crossCheck(env *parsedEnvelope) error {
+	var tbs []byte
+	tbs = append(tbs, tagInteger, 1, 1)
+	tbs = append(tbs, env.tbsSigAlg...)
+	tbs = append(tbs, env.issuer...)
+	tbs = append(tbs, env.thisUpdate...)
+	tbs = append(tbs, env.nextUpdate...)
+	tbs = append(tbs, env.extensions...)
+	var body []byte
+	body = appendTLV(body, tagSequence, tbs)
+	body = append(body, env.outerSigAlg...)
+	body = append(body, env.signatureValue...)
+	rl, err := x509.ParseRevocationList(appendTLV(nil, tagSequence, body))
+	if err != nil {
+		return fmt.Errorf("crypto/x509 rejects it: %w", err)
+	}
+	if !supportedSignatureAlgorithm(rl.SignatureAlgorithm) {
+		return fmt.Errorf("signature algorithm %v is not supported (want SHA-256, SHA-384 or SHA-512 with RSA PKCS #1 v1.5, RSA-PSS or ECDSA)", rl.SignatureAlgorithm)
+	}
+	c.sigAlg = rl.SignatureAlgorithm
+	return nil
+}
+
+// supportedSignatureAlgorithm applies the signature rule of alb-compat.md §2
+// step 3 to CRLs too: a CRL is only as strong as its signature.
+func supportedSignatureAlgorithm(a x509.SignatureAlgorithm) bool {
+	switch a {
+	case x509.SHA256WithRSA, x509.SHA384WithRSA, x509.SHA512WithRSA,
+		x509.SHA256WithRSAPSS, x509.SHA384WithRSAPSS, x509.SHA512WithRSAPSS,
+		x509.ECDSAWithSHA256, x509.ECDSAWithSHA384, x509.ECDSAWithSHA512:
+		return true
+	}
+	return false
+}
+
+// appendTLV appends a DER element with a definite, minimal length.
+func appendTLV(dst []byte, tag byte, content []byte) []byte {
+	dst = append(dst, tag)
+	n := len(content)
+	switch {
+	case n < 0x80:
+		dst = append(dst, byte(n))
+	case n <= 0xff:
+		dst = append(dst, 0x81, byte(n))
+	case n <= 0xffff:
+		dst = append(dst, 0x82, byte(n>>8), byte(n))
+	case n <= 0xffffff:
+		dst = append(dst, 0x83, byte(n>>16), byte(n>>8), byte(n))
+	default:
+		dst = append(dst, 0x84, byte(n>>24), byte(n>>16), byte(n>>8), byte(n))
+	}
+	return append(dst, content...)
+}
+
+// Raw returns the CRL's DER encoding. The caller must not modify it.
+func (c *CRL) Raw() []byte { return c.raw }
+
+// RawIssuer returns the DER encoding of the CRL's issuer name. The caller
+// must not modify it.
+func (c *CRL) RawIssuer() []byte { return c.rawIssuer }
+
+// Issuer returns the CRL's issuer name in RFC 2253 form.
+func (c *CRL) Issuer() string { return c.issuerName }
+
+// ThisUpdate returns the CRL's thisUpdate time.
+func (c *CRL) ThisUpdate() time.Time { return c.thisUpdate }
+
+// NextUpdate returns the CRL's nextUpdate time, or the zero time when the
+// CRL has none.
+func (c *CRL) NextUpdate() time.Time { return c.nextUpdate }
+
+// Number returns the CRL's cRLNumber, or nil when it has none. The caller
+// must not modify it.
+func (c *CRL) Number() *big.Int { return c.number }
+
+// BaseNumber returns the BaseCRLNumber of a delta CRL, or nil for a complete
+// CRL. The caller must not modify it.
+func (c *CRL) BaseNumber() *big.Int { return c.baseNumber }
+
+// IsDelta reports whether c is a delta CRL (it has a deltaCRLIndicator).
+func (c *CRL) IsDelta() bool { return c.baseNumber != nil }
+
+// Len returns the number of revoked entries.
+func (c *CRL) Len() int { return c.count }

@@ -1,0 +1,325 @@
+package engine
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	"github.com/mtlslb/mtlslb/internal/balance"
+	"github.com/mtlslb/mtlslb/internal/config"
+	"github.com/mtlslb/mtlslb/internal/crl"
+	"github.com/mtlslb/mtlslb/internal/httpproxy"
+	"github.com/mtlslb/mtlslb/internal/listen"
+	"github.com/mtlslb/mtlslb/internal/tlsconfig"
+	"github.com/mtlslb/mtlslb/internal/truststore"
+)
+
+// Compiled is a configuration document turned into everything a running listener needs, checked in full.
+// It is inert until Engine.Apply.
+type Compiled struct {
+	snap *snapshot
+}
+
+// TrustStores returns the compiled trust stores by name (for status and the explain tool).
+func (c *Compiled) TrustStores() map[string]*truststore.Store { return c.snap.trustStores }
+
+// snapshot is one applied configuration generation.
+type snapshot struct {
+	revision    int64
+	name        string
+	appliedAt   time.Time
+	trustStores map[string]*truststore.Store
+	listeners   []*listenerGen
+	logPaths    map[string]bool // connection-log destinations this snapshot writes to
+	ctx         context.Context // cancelled when the snapshot is replaced or the engine stops
+	cancel      context.CancelFunc
+}
+
+// listenerGen is one listener as one snapshot configures it.
+type listenerGen struct {
+	index     int // position in the document, for messages
+	addr      string
+	port      int
+	elb       string
+	tlsConfig *tls.Config
+	mode      tlsconfig.Mode
+	names     httpproxy.HeaderNames // canonical
+	tlsHdrs   bool
+	handler   *httpproxy.Handler
+
+	idleTimeoutSeconds int
+	connLogPath        string // "" when the connection log is off
+	connLog            *logSink
+	retired            atomic.Bool
+}
+
+// CompileOptions are the inputs of Compile that are not in the document.
+type CompileOptions struct {
+	// Now is the clock of client-certificate verification (default time.Now).
+	Now func() time.Time
+	// ReadFile reads the files the document names (default os.ReadFile).
+	ReadFile func(string) ([]byte, error)
+}
+
+// Compile turns a validated document into a Compiled configuration: every file it names is read, every
+// certificate, key, bundle and CRL parsed and checked. The error lists every problem found, one per line,
+// each starting with the document path of what is wrong.
+func (e *Engine) Compile(doc *config.Document) (*Compiled, error) {
+	return Compile(doc, CompileOptions{Now: e.opts.Now}, e.transport)
+}
+
+// Compile is Engine.Compile without an engine, for `mtlslb validate`.
+func Compile(doc *config.Document, opts CompileOptions, transport *http.Transport) (*Compiled, error) {
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.ReadFile == nil {
+		opts.ReadFile = os.ReadFile
+	}
+	if transport == nil {
+		transport = httpproxy.NewTransport()
+	}
+	var errs []error
+	fail := func(format string, a ...any) { errs = append(errs, fmt.Errorf(format, a...)) }
+
+	snap := &snapshot{name: doc.Name, trustStores: map[string]*truststore.Store{}, logPaths: map[string]bool{}}
+
+	for i, ts := range doc.TrustStores {
+		store, err := compileTrustStore(ts, opts.ReadFile)
+		if err != nil {
+			fail("trust_stores[%d] (%s): %w", i, ts.Name, err)
+			continue
+		}
+		snap.trustStores[ts.Name] = store
+	}
+
+	groups := map[string]*balance.TargetGroup{}
+	for i, tg := range doc.TargetGroups {
+		g, err := compileTargetGroup(tg)
+		if err != nil {
+			fail("target_groups[%d] (%s): %w", i, tg.Name, err)
+			continue
+		}
+		groups[tg.Name] = g
+	}
+
+	connLogPath := ""
+	if cl := doc.Attributes.ConnectionLogs; cl.Enabled {
+		connLogPath = cl.Path.Path()
+		if connLogPath == "" {
+			connLogPath = config.Stdout
+		}
+		snap.logPaths[connLogPath] = true
+	}
+
+	for i, l := range doc.Listeners {
+		lg, err := compileListener(i, l, doc, snap.trustStores, groups, opts, transport)
+		if err != nil {
+			fail("listeners[%d]: %w", i, err)
+			continue
+		}
+		lg.elb = doc.Name
+		lg.connLogPath = connLogPath
+		lg.idleTimeoutSeconds = doc.Attributes.IdleTimeoutSeconds
+		snap.listeners = append(snap.listeners, lg)
+	}
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	snap.ctx, snap.cancel = context.WithCancel(context.Background())
+	return &Compiled{snap: snap}, nil
+}
+
+func compileTrustStore(ts config.TrustStore, readFile func(string) ([]byte, error)) (*truststore.Store, error) {
+	bundlePath := ts.CACertificatesBundle.Path()
+	bundle, err := readFile(bundlePath)
+	if err != nil {
+		return nil, fmt.Errorf("ca_certificates_bundle: %w", err)
+	}
+	cfg := truststore.Config{
+		Name:         ts.Name,
+		Bundle:       bundle,
+		BundleSource: bundlePath,
+		RequireCRL:   ts.RequireCRL,
+		Limits: truststore.Limits{
+			MaxCACertificates:  ts.MaxCACertificates,
+			MaxCertificateSize: ts.MaxCertificateSize,
+			MaxChainDepth:      ts.MaxChainDepth,
+			MaxCRLs:            ts.MaxRevocations,
+			MaxRevokedEntries:  ts.MaxRevokedEntries,
+		},
+		CRLPolicy: crl.Policy{MaxAge: ts.MaxCRLAgeDuration},
+	}
+	switch ts.StaleCRLAction {
+	case config.StaleCRLReject:
+		cfg.CRLPolicy.Stale = crl.StaleReject
+	case config.StaleCRLUseForGrace:
+		cfg.CRLPolicy.Stale, cfg.CRLPolicy.Grace = crl.StaleGrace, ts.StaleCRLGrace
+	default:
+		cfg.CRLPolicy.Stale = crl.StaleUse
+	}
+	for j, rv := range ts.Revocations {
+		if rv.URL != "" {
+			return nil, fmt.Errorf("revocations[%d].url: not supported yet (CRLs from URLs arrive with the control plane)", j)
+		}
+		p := rv.CRL.Path()
+		data, err := readFile(p)
+		if err != nil {
+			return nil, fmt.Errorf("revocations[%d].crl: %w", j, err)
+		}
+		// Revocation ids are positions in the document, from 1, so messages and logs can name them.
+		cfg.CRLs = append(cfg.CRLs, truststore.CRLSource{ID: int64(j + 1), Data: data, Source: p})
+	}
+	return truststore.New(cfg)
+}
+
+func compileTargetGroup(tg config.TargetGroup) (*balance.TargetGroup, error) {
+	targets := make([]balance.Target, 0, len(tg.Targets))
+	for _, t := range tg.Targets {
+		addr := net.JoinHostPort(t.ID, strconv.Itoa(t.Port))
+		targets = append(targets, balance.Target{Addr: addr, URL: &url.URL{Scheme: "http", Host: addr}})
+	}
+	return balance.NewTargetGroup(tg.Name, targets), nil
+}
+
+func compileListener(i int, l config.Listener, doc *config.Document, stores map[string]*truststore.Store,
+	groups map[string]*balance.TargetGroup, opts CompileOptions, transport *http.Transport) (*listenerGen, error) {
+	var errs []error
+	var certs []tls.Certificate
+	for j, c := range l.Certificates {
+		certPEM, err := opts.ReadFile(c.Certificate.Path())
+		if err != nil {
+			errs = append(errs, fmt.Errorf("certificates[%d].certificate: %w", j, err))
+			continue
+		}
+		keyPEM, err := opts.ReadFile(c.PrivateKey.Path())
+		if err != nil {
+			errs = append(errs, fmt.Errorf("certificates[%d].private_key: %w", j, err))
+			continue
+		}
+		pair, err := tls.X509KeyPair(certPEM, keyPEM)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("certificates[%d]: %s with %s: %w", j, c.Certificate.Path(), c.PrivateKey.Path(), err))
+			continue
+		}
+		certs = append(certs, pair)
+	}
+
+	mode, err := tlsconfig.ParseMode(string(l.MutualAuthentication.Mode))
+	if err != nil {
+		errs = append(errs, fmt.Errorf("mutual_authentication.mode: %w", err))
+	}
+	var store *truststore.Store
+	if mode == tlsconfig.ModeVerify {
+		name := l.MutualAuthentication.TrustStore
+		if store = stores[name]; store == nil {
+			if trustStoreNamed(doc, name) {
+				errs = append(errs, fmt.Errorf("mutual_authentication.trust_store: trust store %q is not usable (its problems are listed above)", name))
+			} else {
+				errs = append(errs, fmt.Errorf("mutual_authentication.trust_store: no trust store named %q", name))
+			}
+		}
+	}
+
+	var group *balance.TargetGroup
+	if len(l.DefaultActions) == 1 {
+		if fwd := l.DefaultActions[0].ForwardTargetGroups(); len(fwd) == 1 {
+			group = groups[fwd[0].TargetGroup]
+			if group == nil {
+				errs = append(errs, fmt.Errorf("default_actions[0]: no target group named %q", fwd[0].TargetGroup))
+			}
+		}
+	}
+	if group == nil && len(errs) == 0 {
+		errs = append(errs, errors.New("default_actions: exactly one forward to one target group is supported"))
+	}
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+
+	tlsCfg, err := tlsconfig.Build(tlsconfig.Listener{
+		Certificates:                  certs,
+		SSLPolicy:                     l.SSLPolicy,
+		Mode:                          mode,
+		TrustStore:                    store,
+		IgnoreClientCertificateExpiry: l.MutualAuthentication.IgnoreClientCertificateExpiry,
+		AdvertiseCANames:              l.MutualAuthentication.AdvertiseTrustStoreCANames == config.On,
+		Now:                           opts.Now,
+	})
+	if err != nil {
+		return nil, err
+	}
+
+	names := headerNames(l.HeaderNames)
+	lg := &listenerGen{
+		index:     i,
+		addr:      net.JoinHostPort(l.Address, strconv.Itoa(l.Port)),
+		port:      l.Port,
+		tlsConfig: tlsCfg,
+		mode:      mode,
+		names:     names.Canonical(),
+		tlsHdrs:   doc.Attributes.TLSVersionAndCipherSuiteHeaders,
+	}
+	lg.handler = httpproxy.New(httpproxy.Config{
+		Owned:        httpproxy.OwnedNames(names),
+		ListenerPort: strconv.Itoa(l.Port),
+		TargetGroup:  group,
+		Transport:    transport,
+		ConnInfo:     connInfo,
+		Retired:      lg.retired.Load,
+	})
+	return lg, nil
+}
+
+func trustStoreNamed(doc *config.Document, name string) bool {
+	for _, ts := range doc.TrustStores {
+		if ts.Name == name {
+			return true
+		}
+	}
+	return false
+}
+
+// headerNames applies a listener's header_names renames to ALB's defaults.
+func headerNames(renames map[string]string) httpproxy.HeaderNames {
+	n := httpproxy.DefaultHeaderNames()
+	for key, name := range renames {
+		switch key {
+		case "x_amzn_mtls_clientcert":
+			n.Clientcert = name
+		case "x_amzn_mtls_clientcert_serial_number":
+			n.Serial = name
+		case "x_amzn_mtls_clientcert_issuer":
+			n.Issuer = name
+		case "x_amzn_mtls_clientcert_subject":
+			n.Subject = name
+		case "x_amzn_mtls_clientcert_validity":
+			n.Validity = name
+		case "x_amzn_mtls_clientcert_leaf":
+			n.Leaf = name
+		case "x_amzn_tls_version":
+			n.TLSVersion = name
+		case "x_amzn_tls_cipher_suite":
+			n.TLSCipherSuite = name
+		}
+	}
+	return n
+}
+
+// connInfo finds the ConnInfo the handshake attached to a request's connection.
+func connInfo(r *http.Request) *httpproxy.ConnInfo {
+	c, _ := r.Context().Value(connKey{}).(*listen.Conn)
+	if c == nil {
+		return nil
+	}
+	ci, _ := c.Values.(*httpproxy.ConnInfo)
+	return ci
+}

@@ -1,0 +1,285 @@
+package engine
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/mtlslb/mtlslb/internal/httpproxy"
+	"github.com/mtlslb/mtlslb/internal/listen"
+)
+
+// Options are the process settings of an Engine (not part of the configuration document).
+type Options struct {
+	Logger *slog.Logger
+	// Now is the clock used for certificate validity and log timestamps (default time.Now).
+	Now func() time.Time
+	// HandshakeTimeout bounds each TLS handshake (default 10 s).
+	HandshakeTimeout time.Duration
+	// DrainTimeout bounds how long a removed listener, or Shutdown, waits for requests in flight (default 30 s).
+	DrainTimeout time.Duration
+	// NewTraceID returns connection trace ids (default: crypto/rand).
+	NewTraceID func() [16]byte
+}
+
+// Engine runs the listeners of the applied configuration.
+type Engine struct {
+	opts Options
+	log  *slog.Logger
+
+	applyMu   sync.Mutex // serialises Apply and Shutdown
+	current   atomic.Pointer[snapshot]
+	listeners map[string]*listenerRuntime // by listen address; guarded by applyMu
+	logs      *logRegistry
+	transport *http.Transport
+	closed    bool
+}
+
+// New returns an Engine that serves nothing until Apply.
+func New(opts Options) *Engine {
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.HandshakeTimeout <= 0 {
+		opts.HandshakeTimeout = 10 * time.Second
+	}
+	if opts.DrainTimeout <= 0 {
+		opts.DrainTimeout = 30 * time.Second
+	}
+	if opts.NewTraceID == nil {
+		opts.NewTraceID = newTraceID
+	}
+	return &Engine{
+		opts:      opts,
+		log:       opts.Logger,
+		listeners: map[string]*listenerRuntime{},
+		logs:      newLogRegistry(),
+		transport: httpproxy.NewTransport(),
+	}
+}
+
+// listenerRuntime is one listening socket, kept across configuration generations while its address stays.
+type listenerRuntime struct {
+	addr string
+	gen  atomic.Pointer[listenerGen]
+	ln   *listen.Listener
+	srv  *http.Server
+	done chan struct{} // closed when Serve returned
+}
+
+// Status describes what the engine serves.
+type Status struct {
+	Revision  int64
+	Name      string
+	Listeners []string // bound addresses
+	AppliedAt time.Time
+}
+
+// Status returns the applied snapshot's summary; ok is false before the first successful Apply.
+func (e *Engine) Status() (Status, bool) {
+	s := e.current.Load()
+	if s == nil {
+		return Status{}, false
+	}
+	st := Status{Revision: s.revision, Name: s.name, AppliedAt: s.appliedAt}
+	e.applyMu.Lock()
+	for _, rt := range e.listeners {
+		st.Listeners = append(st.Listeners, rt.ln.Addr().String())
+	}
+	e.applyMu.Unlock()
+	sort.Strings(st.Listeners)
+	return st, true
+}
+
+// Addrs returns the bound address of each listener by its configured address (useful with port 0 in tests).
+func (e *Engine) Addrs() map[string]net.Addr {
+	e.applyMu.Lock()
+	defer e.applyMu.Unlock()
+	m := make(map[string]net.Addr, len(e.listeners))
+	for addr, rt := range e.listeners {
+		m[addr] = rt.ln.Addr()
+	}
+	return m
+}
+
+// Apply compiles doc and, if everything in it is valid and every new socket opens, makes it the running
+// configuration. On error nothing changes: the previous configuration keeps serving.
+func (e *Engine) Apply(cd *Compiled) error {
+	e.applyMu.Lock()
+	defer e.applyMu.Unlock()
+	if e.closed {
+		return errors.New("engine is shut down")
+	}
+	snap := cd.snap
+	snap.appliedAt = e.opts.Now()
+	if prev := e.current.Load(); prev != nil {
+		snap.revision = prev.revision + 1
+	} else {
+		snap.revision = 1
+	}
+
+	// Open every new socket first: a port that cannot be bound rejects the whole document.
+	opened := map[string]net.Listener{}
+	for _, lg := range snap.listeners {
+		if _, ok := e.listeners[lg.addr]; ok {
+			continue
+		}
+		ln, err := net.Listen("tcp", lg.addr)
+		if err != nil {
+			for _, l := range opened {
+				_ = l.Close()
+			}
+			return fmt.Errorf("listeners[%d]: opening %s: %w", lg.index, lg.addr, err)
+		}
+		opened[lg.addr] = ln
+	}
+
+	logs, err := e.logs.acquire(snap)
+	if err != nil {
+		for _, l := range opened {
+			_ = l.Close()
+		}
+		return err
+	}
+
+	keep := map[string]bool{}
+	for _, lg := range snap.listeners {
+		keep[lg.addr] = true
+		lg.connLog = logs[lg.connLogPath]
+		if rt, ok := e.listeners[lg.addr]; ok {
+			if old := rt.gen.Swap(lg); old != nil {
+				old.retired.Store(true)
+			}
+			continue
+		}
+		rt := e.startListener(opened[lg.addr], lg)
+		e.listeners[lg.addr] = rt
+	}
+	for addr, rt := range e.listeners {
+		if !keep[addr] {
+			delete(e.listeners, addr)
+			rt.gen.Load().retired.Store(true)
+			go e.drain(rt)
+		}
+	}
+	prev := e.current.Swap(snap)
+	if prev != nil {
+		prev.cancel()
+		// Log files the new snapshot no longer names are closed once handshakes begun under the old one
+		// are over; handshakes are bounded by HandshakeTimeout.
+		time.AfterFunc(e.opts.HandshakeTimeout+time.Second, func() { e.logs.release(prev) })
+	}
+	e.log.Info("configuration applied", "revision", snap.revision, "listeners", len(snap.listeners), "trust_stores", len(snap.trustStores))
+	return nil
+}
+
+func (e *Engine) startListener(inner net.Listener, lg *listenerGen) *listenerRuntime {
+	rt := &listenerRuntime{addr: lg.addr, done: make(chan struct{})}
+	rt.gen.Store(lg)
+	rt.ln = listen.New(inner, listen.Options{
+		HandshakeTimeout: e.opts.HandshakeTimeout,
+		NewTraceID:       e.opts.NewTraceID,
+		Now:              e.opts.Now,
+		Setup: func(c *listen.Conn) *tls.Config {
+			g := rt.gen.Load()
+			c.State = g
+			return g.tlsConfig
+		},
+		Done: e.handshakeDone,
+	})
+	rt.srv = &http.Server{
+		Handler:           http.HandlerFunc(e.serveHTTP),
+		ReadHeaderTimeout: 60 * time.Second,
+		IdleTimeout:       time.Duration(lg.idleTimeoutSeconds) * time.Second,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(e.log.Handler(), slog.LevelDebug),
+		ConnContext: func(ctx context.Context, c net.Conn) context.Context {
+			return context.WithValue(ctx, connKey{}, listen.FromTLS(c))
+		},
+	}
+	go func() {
+		defer close(rt.done)
+		if err := rt.srv.Serve(rt.ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			e.log.Error("listener stopped", "address", rt.addr, "err", err)
+		}
+	}()
+	e.log.Info("listening", "address", rt.ln.Addr().String(), "protocol", "HTTPS", "mode", lg.mode.String())
+	return rt
+}
+
+type connKey struct{}
+
+func (e *Engine) serveHTTP(w http.ResponseWriter, r *http.Request) {
+	c, _ := r.Context().Value(connKey{}).(*listen.Conn)
+	if c == nil {
+		http.Error(w, "mtlslb: connection state unavailable", http.StatusInternalServerError)
+		return
+	}
+	c.State.(*listenerGen).handler.ServeHTTP(w, r)
+}
+
+func (e *Engine) drain(rt *listenerRuntime) {
+	ctx, cancel := context.WithTimeout(context.Background(), e.opts.DrainTimeout)
+	defer cancel()
+	if err := rt.srv.Shutdown(ctx); err != nil {
+		e.log.Warn("listener drain timed out; closing remaining connections", "address", rt.addr, "err", err)
+		_ = rt.srv.Close()
+	}
+	_ = rt.ln.Close()
+	<-rt.done
+	e.log.Info("listener closed", "address", rt.addr)
+}
+
+// Shutdown stops accepting on every listener, waits up to DrainTimeout (or ctx) for requests in flight, and
+// flushes the logs. The engine cannot be used afterwards.
+func (e *Engine) Shutdown(ctx context.Context) error {
+	e.applyMu.Lock()
+	defer e.applyMu.Unlock()
+	if e.closed {
+		return nil
+	}
+	e.closed = true
+	ctx, cancel := context.WithTimeout(ctx, e.opts.DrainTimeout)
+	defer cancel()
+	var wg sync.WaitGroup
+	var firstErr error
+	var mu sync.Mutex
+	for _, rt := range e.listeners {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			err := rt.srv.Shutdown(ctx)
+			if err != nil {
+				_ = rt.srv.Close()
+				mu.Lock()
+				if firstErr == nil {
+					firstErr = fmt.Errorf("draining %s: %w", rt.addr, err)
+				}
+				mu.Unlock()
+			}
+			_ = rt.ln.Close()
+			<-rt.done
+		}()
+	}
+	wg.Wait()
+	e.listeners = map[string]*listenerRuntime{}
+	if s := e.current.Load(); s != nil {
+		s.cancel()
+	}
+	e.transport.CloseIdleConnections()
+	if err := e.logs.closeAll(); err != nil && firstErr == nil {
+		firstErr = err
+	}
+	return firstErr
+}

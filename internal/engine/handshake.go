@@ -1,0 +1,86 @@
+package engine
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"strings"
+
+	"github.com/mtlslb/mtlslb/internal/accesslog"
+	"github.com/mtlslb/mtlslb/internal/clientcert"
+	"github.com/mtlslb/mtlslb/internal/httpproxy"
+	"github.com/mtlslb/mtlslb/internal/listen"
+	"github.com/mtlslb/mtlslb/internal/tlsconfig"
+	"github.com/mtlslb/mtlslb/internal/truststore"
+)
+
+// handshakeDone runs once per accepted connection: it writes the connection-log line and, on success,
+// computes the headers every request of the connection will carry.
+func (e *Engine) handshakeDone(h listen.Handshake) bool {
+	g := h.Conn.State.(*listenerGen)
+	cs := h.TLS.ConnectionState()
+	status, leaf := outcome(h.Err, g.mode, cs)
+	if g.connLog != nil {
+		rec := e.connRecord(g, h, cs, status, leaf)
+		g.connLog.w.WriteConn(&rec)
+	}
+	if h.Err != nil {
+		e.log.Debug("handshake failed", "client", h.Conn.RemoteAddr().String(), "status", status.String(), "err", h.Err)
+		return false
+	}
+	h.Conn.Values = httpproxy.NewConnInfo(h.Conn.TraceID, connFields(g, cs))
+	return true
+}
+
+// outcome maps a handshake result to its tls_verify_status and the leaf certificate to log.
+func outcome(err error, mode tlsconfig.Mode, cs tls.ConnectionState) (truststore.Status, *x509.Certificate) {
+	var leaf *x509.Certificate
+	if len(cs.PeerCertificates) > 0 {
+		leaf = cs.PeerCertificates[0]
+	}
+	if err == nil {
+		return truststore.StatusSuccess, leaf
+	}
+	var ve *truststore.VerifyError
+	if errors.As(err, &ve) {
+		return ve.Result.Status, ve.Result.Leaf
+	}
+	// crypto/tls parses the client's certificates before VerifyConnection sees them, so the two certificate
+	// failures it catches first are recognised by its messages (there is no typed error for them).
+	msg := err.Error()
+	switch {
+	case strings.Contains(msg, "failed to parse client certificate"):
+		return truststore.StatusClientCertInvalid, nil
+	case strings.Contains(msg, "client sent certificate containing RSA key larger than"):
+		return truststore.StatusClientCertTypeUnsupported, nil
+	}
+	return truststore.StatusUnmappedConnectionError, leaf
+}
+
+// connFields computes, once per connection, the headers of alb-compat §3.1 for the listener's mode.
+func connFields(g *listenerGen, cs tls.ConnectionState) []httpproxy.Field {
+	var f []httpproxy.Field
+	n := g.names
+	switch g.mode {
+	case tlsconfig.ModePassthrough:
+		if len(cs.PeerCertificates) > 0 {
+			f = append(f, httpproxy.Field{Name: n.Clientcert, Value: clientcert.Chain(cs.PeerCertificates)})
+		}
+	case tlsconfig.ModeVerify:
+		v := clientcert.Compute(cs.PeerCertificates)
+		f = append(f,
+			httpproxy.Field{Name: n.Serial, Value: v.Serial},
+			httpproxy.Field{Name: n.Issuer, Value: v.Issuer},
+			httpproxy.Field{Name: n.Subject, Value: v.Subject},
+			httpproxy.Field{Name: n.Validity, Value: v.Validity},
+			httpproxy.Field{Name: n.Leaf, Value: v.Leaf},
+		)
+	}
+	if g.tlsHdrs {
+		f = append(f,
+			httpproxy.Field{Name: n.TLSVersion, Value: accesslog.TLSVersionName(cs.Version)},
+			httpproxy.Field{Name: n.TLSCipherSuite, Value: accesslog.CipherSuiteName(cs.CipherSuite)},
+		)
+	}
+	return f
+}

@@ -1,0 +1,137 @@
+// Package tlsconfig builds the immutable *tls.Config of an HTTPS listener: its server certificates, its
+// security policy, and its mutual-authentication mode, with client-certificate verification done by a trust
+// store inside VerifyConnection.
+//
+// Why VerifyConnection and not VerifyPeerCertificate or crypto/tls's own verification: VerifyConnection runs
+// on every handshake, resumed ones included, and sees the parsed chain, so one function decides every
+// connection, with the statuses of alb-compat §2 rather than crypto/x509's.
+package tlsconfig
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"fmt"
+	"time"
+
+	"github.com/mtlslb/mtlslb/internal/truststore"
+)
+
+// Mode is a listener's mutual-authentication mode.
+type Mode uint8
+
+// The modes of alb-compat §1.
+const (
+	ModeOff Mode = iota
+	ModePassthrough
+	ModeVerify
+)
+
+func (m Mode) String() string {
+	switch m {
+	case ModePassthrough:
+		return "passthrough"
+	case ModeVerify:
+		return "verify"
+	}
+	return "off"
+}
+
+// ParseMode parses a configuration mode name.
+func ParseMode(s string) (Mode, error) {
+	switch s {
+	case "", "off":
+		return ModeOff, nil
+	case "passthrough":
+		return ModePassthrough, nil
+	case "verify":
+		return ModeVerify, nil
+	}
+	return ModeOff, fmt.Errorf("unknown mutual authentication mode %q", s)
+}
+
+// Listener is what Build needs to know about a listener.
+type Listener struct {
+	Certificates []tls.Certificate // the first is the default; others are chosen by SNI
+	SSLPolicy    string            // a policy name of Policies; empty means DefaultPolicy
+	Mode         Mode
+	// TrustStore verifies client chains in ModeVerify.
+	TrustStore *truststore.Store
+	// IgnoreClientCertificateExpiry accepts expired certificates (never not-yet-valid ones).
+	IgnoreClientCertificateExpiry bool
+	// AdvertiseCANames puts the trust store's CA subjects in the CertificateRequest.
+	AdvertiseCANames bool
+	// Now is the verification clock (default time.Now).
+	Now func() time.Time
+	// NextProtos are the ALPN protocols offered (default http/1.1).
+	NextProtos []string
+}
+
+// Build returns the listener's TLS configuration. The result must not be modified (crypto/tls's rule).
+func Build(l Listener) (*tls.Config, error) {
+	if len(l.Certificates) == 0 {
+		return nil, fmt.Errorf("no server certificate")
+	}
+	policy, ok := Policies[orDefault(l.SSLPolicy)]
+	if !ok {
+		return nil, fmt.Errorf("unknown security policy %q", l.SSLPolicy)
+	}
+	now := l.Now
+	if now == nil {
+		now = time.Now
+	}
+	cfg := &tls.Config{
+		Certificates:     l.Certificates,
+		MinVersion:       policy.MinVersion,
+		MaxVersion:       policy.MaxVersion,
+		CipherSuites:     policy.CipherSuites,
+		CurvePreferences: policy.Curves,
+		NextProtos:       l.NextProtos,
+	}
+	if cfg.NextProtos == nil {
+		cfg.NextProtos = []string{"http/1.1"}
+	}
+	switch l.Mode {
+	case ModeOff:
+		cfg.ClientAuth = tls.NoClientCert
+	case ModePassthrough:
+		// Requested, not required, not verified: the chain goes to the target as the client sent it.
+		cfg.ClientAuth = tls.RequestClientCert
+		cfg.SessionTicketsDisabled = true
+	case ModeVerify:
+		if l.TrustStore == nil {
+			return nil, fmt.Errorf("verify mode needs a trust store")
+		}
+		// RequireAnyClientCert, not RequireAndVerifyClientCert: crypto/tls must not verify on its own (it
+		// would refuse with its own reasons and ignore CRLs); the trust store decides in VerifyConnection.
+		cfg.ClientAuth = tls.RequireAnyClientCert
+		if l.AdvertiseCANames {
+			// crypto/tls sends ClientCAs' subjects as certificate_authorities and, with RequireAnyClientCert,
+			// uses the pool for nothing else. With "off" ClientCAs stays nil: the list is empty.
+			pool := x509.NewCertPool()
+			for _, c := range l.TrustStore.CACertificates() {
+				pool.AddCert(c)
+			}
+			cfg.ClientCAs = pool
+		}
+		// Session resumption would skip the client certificate on later handshakes; until resumption is shown
+		// to re-check revocation and trust-store changes (alb-compat §1), every mTLS handshake is a full one.
+		cfg.SessionTicketsDisabled = true
+		store, ignoreExpiry := l.TrustStore, l.IgnoreClientCertificateExpiry
+		cfg.VerifyConnection = func(cs tls.ConnectionState) error {
+			return store.VerifyCertificates(cs.PeerCertificates, truststore.VerifyOptions{
+				Now:          now(),
+				IgnoreExpiry: ignoreExpiry,
+			}).Err()
+		}
+	default:
+		return nil, fmt.Errorf("unknown mode %d", l.Mode)
+	}
+	return cfg, nil
+}
+
+func orDefault(name string) string {
+	if name == "" {
+		return DefaultPolicy
+	}
+	return name
+}
