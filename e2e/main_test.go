@@ -167,6 +167,7 @@ target_groups:
 
 // proc is a running `mtlslb serve`.
 type proc struct {
+	admin  string
 	cmd    *exec.Cmd
 	stderr *syncBuffer
 	done   chan error
@@ -174,9 +175,10 @@ type proc struct {
 
 func (s *site) serve(t testing.TB, extra ...string) *proc {
 	t.Helper()
-	args := append([]string{"serve", "--config", filepath.Join(s.dir, "lb.yaml"), "--admin-address", fmt.Sprintf("127.0.0.1:%d", freePort(t)), "--drain-timeout", "5s"}, extra...)
+	admin := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	args := append([]string{"serve", "--config", filepath.Join(s.dir, "lb.yaml"), "--admin-address", admin, "--drain-timeout", "5s"}, extra...)
 	cmd := exec.Command(binary, args...)
-	p := &proc{cmd: cmd, stderr: &syncBuffer{}, done: make(chan error, 1)}
+	p := &proc{admin: admin, cmd: cmd, stderr: &syncBuffer{}, done: make(chan error, 1)}
 	cmd.Stdout, cmd.Stderr = p.stderr, p.stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -222,6 +224,16 @@ func TestServeReloadAndStop(t *testing.T) {
 	waitFor(t, "the listener to serve", 10*time.Second, func() bool { _, err := s.get(t, good); return err == nil })
 	if body, _ := s.get(t, good); !strings.Contains(body, "subject=CN=good.client") {
 		t.Fatalf("backend saw %q", body)
+	}
+	for _, path := range []string{"/healthz", "/readyz"} {
+		resp, err := http.Get("http://" + p.admin + path)
+		if err != nil {
+			t.Fatalf("admin %s: %v", path, err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Errorf("admin %s: status %d", path, resp.StatusCode)
+		}
 	}
 
 	// Revoke the certificate by replacing the CRL file: the change is picked up without a signal.
