@@ -395,3 +395,26 @@ func BenchmarkNewTraceID(b *testing.B) {
 		NewTraceID()
 	}
 }
+
+// FuzzAppendConnLine feeds arbitrary subjects (client-controlled) and
+// free-text fields to the formatter: the line must stay one line of 15
+// fields, and field 8 must give the subject back.
+func FuzzAppendConnLine(f *testing.F) {
+	f.Add(`CN=a\"b\\c,O= x `, "Success", "demo")
+	f.Add("\"\\\x00\n\r\x7f\xff", "Failed:ClientCertExpired", "my lb\n")
+	f.Add("", "", "")
+	f.Fuzz(func(t *testing.T, subject, status, elb string) {
+		r := ConnRecord{
+			Time: stamp, Client: netip.MustParseAddrPort("192.0.2.1:2"), HandshakeLatency: NoLatency,
+			LeafValues: &clientcert.Values{Subject: subject, Validity: "NotBefore=2023-09-21T22:43:21Z;NotAfter=2026-06-17T22:43:21Z", Serial: "01"},
+			Status:     status, TraceID: traceID, ELB: elb,
+		}
+		fields := parseConnLine(t, string(AppendConnLine(nil, &r)))
+		if len(fields) != 15 {
+			t.Fatalf("%d fields: %q", len(fields), fields)
+		}
+		if fields[7] != subject {
+			t.Fatalf("field 8 = %q, want %q", fields[7], subject)
+		}
+	})
+}

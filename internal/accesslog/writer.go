@@ -83,8 +83,6 @@ type Writer struct {
 
 	flushBytes, maxBuffer int
 
-	scratch sync.Pool // *[]byte: lines are formatted outside mu
-
 	mu     sync.Mutex
 	buf    []byte // lines not yet handed to the goroutine
 	stats  WriterStats
@@ -139,7 +137,6 @@ func NewWriter(opts WriterOptions) (*Writer, error) {
 		w.out, w.closeOut = lj, lj.Close
 	}
 	w.buf = make([]byte, 0, w.flushBytes)
-	w.scratch.New = func() any { b := make([]byte, 0, 1024); return &b }
 	w.kick = make(chan struct{}, 1)
 	w.flushReq = make(chan chan error)
 	w.stop = make(chan struct{})
@@ -183,15 +180,13 @@ func (w *Writer) WriteConn(r *ConnRecord) {
 	if w.out == nil {
 		return
 	}
-	bp := w.scratch.Get().(*[]byte)
-	*bp = AppendConnLine((*bp)[:0], r)
 	w.mu.Lock()
-	if w.admit(1) {
-		w.buf = append(w.buf, *bp...)
-		w.appended(1)
+	defer w.mu.Unlock()
+	if !w.admit(1) {
+		return
 	}
-	w.mu.Unlock()
-	w.scratch.Put(bp)
+	w.buf = AppendConnLine(w.buf, r)
+	w.appended(1)
 }
 
 // Write appends p, which must hold whole lines, newline-terminated. It never
@@ -332,11 +327,9 @@ func (w *Writer) flush(spare *[]byte) error {
 		rest = rest[len(chunk):]
 	}
 
-	// A burst can grow a buffer far beyond its usual size; let it go
-	// rather than hold the memory for good.
-	if cap(pending) > 4*w.flushBytes {
-		pending = make([]byte, 0, w.flushBytes)
-	}
+	// The buffer is kept whatever its size: a burst grows the two buffers
+	// once, up to about MaxBufferBytes each, and later bursts reuse them
+	// instead of allocating again.
 	*spare = pending[:0]
 	return err
 }

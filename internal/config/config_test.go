@@ -278,6 +278,11 @@ trust_stores:
 			},
 		},
 		{
+			name: "require_crl without revocations",
+			doc:  "trust_stores: [{ name: a, ca_certificates_bundle: a.pem, require_crl: true }]\n",
+			want: []string{`trust_stores[0].require_crl: true with no revocations would refuse every client certificate`},
+		},
+		{
 			name: "revocation needs one source",
 			doc: `
 trust_stores:
@@ -859,6 +864,54 @@ func TestEditDistance(t *testing.T) {
 	for _, c := range cases {
 		if got := editDistance(c.a, c.b); got != c.want {
 			t.Errorf("editDistance(%q, %q) = %d, want %d", c.a, c.b, got, c.want)
+		}
+	}
+}
+
+func TestParseHostileInput(t *testing.T) {
+	laughs := "a: &a [x, x, x, x, x, x, x, x, x]\n"
+	for _, c := range "bcdefghij" {
+		prev := string(c - 1)
+		laughs += string(c) + ": &" + string(c) + " [" + strings.TrimSuffix(strings.Repeat("*"+prev+", ", 9), ", ") + "]\n"
+	}
+	cases := []struct {
+		name, doc, want string
+	}{
+		{"alias expansion", laughs, "invalid YAML: document contains excessive aliasing"},
+		{"deep nesting", strings.Repeat("[", 20000) + strings.Repeat("]", 20000), "invalid YAML: exceeded max depth of 10000 (line 1)"},
+		{"recursive alias", "a: &x [*x]\n", "invalid YAML: "},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := Parse([]byte(c.doc), "")
+			if err == nil || !strings.Contains(err.Error(), c.want) {
+				t.Errorf("got %v, want an error containing %q", err, c.want)
+			}
+		})
+	}
+}
+
+func TestNormalizedLeavesDocumentAlone(t *testing.T) {
+	d := &Document{Listeners: []Listener{{Port: 1, Protocol: ProtocolHTTPS}}}
+	out, err := d.Normalized()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.Name != "" || d.Listeners[0].SSLPolicy != "" || d.Attributes.HTTP2Enabled != nil {
+		t.Errorf("Normalized changed its document: %+v", d)
+	}
+	if !strings.Contains(string(out), "name: mtlslb\n") || !strings.Contains(string(out), "ssl_policy: "+DefaultSSLPolicy) {
+		t.Errorf("Normalized output lacks the defaults:\n%s", out)
+	}
+}
+
+func BenchmarkParseInterfaceExample(b *testing.B) {
+	doc := specExample(b)
+	b.ReportAllocs()
+	for b.Loop() {
+		d, _ := parse(doc, "/etc/mtlslb")
+		if d == nil {
+			b.Fatal("no document")
 		}
 	}
 }

@@ -97,7 +97,7 @@ func parse(data []byte, absDir string) (*Document, []FieldError) {
 // decode turns YAML or JSON into a Document strictly. Problems of keys and
 // types are collected with their paths and the offending values dropped, so
 // that one pass reports them all and validation can still run on the rest.
-// It returns a nil Document only when the text is not a YAML document.
+// It returns a nil Document only when the text is not a YAML mapping.
 func decode(data []byte) (*Document, []FieldError) {
 	if len(data) > MaxDocumentSize {
 		return nil, []FieldError{{Msg: fmt.Sprintf("document is larger than %d bytes", MaxDocumentSize)}}

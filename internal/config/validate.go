@@ -180,6 +180,9 @@ func (v *validator) trustStore(path string, ts *TrustStore) {
 		v.add(field(path, "max_crl_size"), "must be between 1 and %d, not %d", 1<<30, ts.MaxCRLSize)
 	}
 	v.intRange(field(path, "max_revoked_entries"), ts.MaxRevokedEntries, 1, 100_000_000)
+	if ts.RequireCRL && len(ts.Revocations) == 0 {
+		v.add(field(path, "require_crl"), "true with no revocations would refuse every client certificate")
+	}
 	if ts.MaxRevocations >= 1 && len(ts.Revocations) > ts.MaxRevocations {
 		v.add(field(path, "revocations"), "%d revocation lists, more than max_revocations (%d)", len(ts.Revocations), ts.MaxRevocations)
 	}

@@ -307,25 +307,32 @@ func crlDistributionPoints(cert *x509.Certificate) []byte {
 	return nil
 }
 
-// forEachDistributionPoint calls fn with each DistributionPoint of a
-// cRLDistributionPoints value, stopping when fn returns false. It reports
-// false when the value is malformed.
-func forEachDistributionPoint(value []byte, fn func(*distributionPoint) bool) bool {
+// dpIterator walks the DistributionPoints of a cRLDistributionPoints value
+// without allocating (a callback would make each DistributionPoint escape).
+type dpIterator struct {
+	rest      derInput
+	malformed bool
+}
+
+func newDPIterator(value []byte) dpIterator {
 	v := derInput(value)
 	content, ok := v.read(tagSequence)
 	if !ok || !v.empty() || len(content) == 0 {
+		return dpIterator{malformed: true}
+	}
+	return dpIterator{rest: derInput(content)}
+}
+
+// next fills p with the next DistributionPoint. It returns false at the end
+// or at a malformed one (then it.malformed is set).
+func (it *dpIterator) next(p *distributionPoint) bool {
+	if it.malformed || it.rest.empty() {
 		return false
 	}
-	dps := derInput(content)
-	for !dps.empty() {
-		dp, ok := dps.read(tagSequence)
-		var p distributionPoint
-		if !ok || !p.parse(dp) {
-			return false
-		}
-		if !fn(&p) {
-			return true
-		}
+	dp, ok := it.rest.read(tagSequence)
+	if !ok || !p.parse(dp) {
+		it.malformed = true
+		return false
 	}
 	return true
 }
@@ -333,17 +340,18 @@ func forEachDistributionPoint(value []byte, fn func(*distributionPoint) bool) bo
 // crlIssuerNames reports whether any distribution point of a certificate
 // names a separate CRL issuer, and returns the first such directoryName.
 func crlIssuerNames(value []byte) (named bool, first []byte, ok bool) {
-	ok = forEachDistributionPoint(value, func(p *distributionPoint) bool {
+	it := newDPIterator(value)
+	var p distributionPoint
+	for it.next(&p) {
 		if p.crlIssuer == nil {
-			return true
+			continue
 		}
 		named = true
 		if first == nil {
 			first, _ = checkGeneralNames(p.crlIssuer)
 		}
-		return true
-	})
-	return named, first, ok
+	}
+	return named, first, !it.malformed
 }
 
 // coverage decides whether c's scope includes cert, for which reasons. dps
@@ -381,13 +389,14 @@ func coverage(c *CRL, cert *x509.Certificate, dps []byte) (reasons uint16, probl
 	}
 	matched := false
 	if dps != nil {
-		forEachDistributionPoint(dps, func(p *distributionPoint) bool {
+		it := newDPIterator(dps)
+		var p distributionPoint
+		for it.next(&p) {
 			if p.name != nil && p.crlIssuer == nil && s.matchesName(p.name) {
 				matched = true
 				reasons |= p.reasons & s.reasons
 			}
-			return true
-		})
+		}
 	}
 	if !matched {
 		return 0, "its distribution point is not one the certificate names", false

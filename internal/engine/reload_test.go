@@ -149,4 +149,3 @@ func TestNoSessionResumptionOnMTLS(t *testing.T) {
 		})
 	}
 }
-

@@ -32,7 +32,8 @@ type Authority struct {
 	Cert *x509.Certificate
 	Key  crypto.Signer
 	// Chain holds the CA certificates above Cert, nearest first, ending with
-	// the root; it is empty for a root.
+	// the root (for an Authority loaded from files, with whatever the file
+	// held); it is empty for a root.
 	Chain []*x509.Certificate
 
 	// clock is inherited by the authorities issued below this one; nil means
@@ -45,7 +46,7 @@ type Leaf struct {
 	Cert *x509.Certificate
 	Key  crypto.Signer
 	// Chain holds the issuing CA certificates, nearest first, ending with
-	// the root.
+	// the root when the issuer's Chain does.
 	Chain []*x509.Certificate
 }
 

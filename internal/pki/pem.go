@@ -1,6 +1,7 @@
 package pki
 
 import (
+	"bytes"
 	"crypto"
 	"crypto/tls"
 	"crypto/x509"
@@ -41,15 +42,22 @@ func EncodeCRLPEM(der []byte) []byte {
 }
 
 // Presented returns the certificates a TLS peer sends for l: the leaf and
-// the intermediate CAs, without the root, which the other side must already
-// hold (RFC 8446 §4.4.2 lets a sender leave it out).
+// the intermediate CAs, without a self-signed root at the end of Chain,
+// which the other side must already hold (RFC 8446 §4.4.2 lets a sender
+// leave it out).
 func (l *Leaf) Presented() []*x509.Certificate {
-	certs := make([]*x509.Certificate, 0, len(l.Chain))
-	certs = append(certs, l.Cert)
-	if len(l.Chain) > 0 {
-		certs = append(certs, l.Chain[:len(l.Chain)-1]...)
+	chain := l.Chain
+	if n := len(chain); n > 0 && isSelfSigned(chain[n-1]) {
+		chain = chain[:n-1]
 	}
-	return certs
+	return append([]*x509.Certificate{l.Cert}, chain...)
+}
+
+// isSelfSigned reports whether c is a root: issued by its own name and key.
+// Chain usually ends with one, but not when it was loaded from a file that
+// stops at an intermediate.
+func isSelfSigned(c *x509.Certificate) bool {
+	return bytes.Equal(c.RawIssuer, c.RawSubject) && c.CheckSignatureFrom(c) == nil
 }
 
 // ChainPEM returns the certificates of Presented as PEM, leaf first: the

@@ -739,3 +739,37 @@ func TestSelfIssuedRollover(t *testing.T) {
 		t.Error(err)
 	}
 }
+
+func TestPresented(t *testing.T) {
+	root := mustRoot(t)
+	inter := mustIntermediate(t, root, "Issuing")
+	// An authority loaded from a file that holds no root.
+	loaded, err := NewAuthority(inter.Cert, inter.Key, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name   string
+		issuer *Authority
+		want   int
+	}{
+		{"issued by the root", root, 1},
+		{"issued by an intermediate", inter, 2},
+		{"chain without root", loaded, 2},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			l, err := tt.issuer.IssueClient(pkix.Name{CommonName: "c"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := l.Presented()
+			if len(got) != tt.want || !got[0].Equal(l.Cert) {
+				t.Fatalf("presented %d certificates, want %d, leaf first", len(got), tt.want)
+			}
+			if n := len(l.TLSCertificate().Certificate); n != tt.want {
+				t.Errorf("TLSCertificate holds %d certificates", n)
+			}
+		})
+	}
+}

@@ -36,11 +36,41 @@ type pkitsDecision struct {
 	want   Status // the status mtlslb must return
 }
 
-// pkitsDecisions lists the deliberate product decisions, by case number.
+// pkitsDecisions lists the deliberate product decisions (and crypto/x509
+// limits) by case number. Invalid cases in the same areas are listed too:
+// they do fail, but for the listed reason rather than for the defect PKITS
+// plants, so they are no evidence of conformance and are not counted as
+// passed.
 var pkitsDecisions = map[string]pkitsDecision{
-	"4.1.4": {reason: "DSA keys are refused by §2 step 3 (RSA and ECDSA only, as ALB)", want: StatusClientCertTypeUnsupported},
-	"4.1.5": {reason: "DSA keys are refused by §2 step 3 (RSA and ECDSA only, as ALB)", want: StatusClientCertTypeUnsupported},
+	"4.1.4": {reason: dsaRefused, want: StatusClientCertTypeUnsupported},
+	"4.1.5": {reason: "DSA key with parameters inherited from its issuer: crypto/x509 (and so crypto/tls) cannot parse it (step 2); DSA is refused anyway (step 3)", want: StatusClientCertInvalid},
+	"4.1.6": {reason: dsaRefused, want: StatusClientCertTypeUnsupported},
+
+	"4.14.4":  {reason: crlDPUnparsed, want: StatusClientCertInvalid},
+	"4.14.5":  {reason: crlDPUnparsed, want: StatusClientCertInvalid},
+	"4.14.6":  {reason: crlDPUnparsed, want: StatusClientCertInvalid},
+	"4.14.29": {reason: crlDPUnparsed, want: StatusClientCertInvalid},
+
+	"4.14.22": {reason: indirectCRL, want: StatusClientCertCrlProcessingError},
+	"4.14.23": {reason: indirectCRL, want: StatusClientCertCrlProcessingError},
+	"4.14.24": {reason: indirectCRL, want: StatusClientCertCrlProcessingError},
+	"4.14.25": {reason: indirectCRL, want: StatusClientCertCrlProcessingError},
+	"4.14.26": {reason: indirectCRL, want: StatusClientCertCrlProcessingError},
+	"4.14.27": {reason: indirectCRL, want: StatusClientCertCrlProcessingError},
+	"4.14.28": {reason: indirectCRL, want: StatusClientCertCrlProcessingError},
+	"4.14.30": {reason: indirectCRL, want: StatusClientCertCrlProcessingError},
+	"4.14.31": {reason: indirectCRL, want: StatusClientCertCrlProcessingError},
+	"4.14.32": {reason: indirectCRL, want: StatusClientCertCrlProcessingError},
+	"4.14.33": {reason: indirectCRL, want: StatusClientCertCrlProcessingError},
+	"4.14.34": {reason: indirectCRL, want: StatusClientCertCrlProcessingError},
+	"4.14.35": {reason: indirectCRL, want: StatusClientCertCrlProcessingError},
 }
+
+const (
+	dsaRefused    = "DSA keys are refused by §2 step 3 (RSA and ECDSA only, as ALB)"
+	crlDPUnparsed = "cRLDistributionPoints with nameRelativeToCRLIssuer: crypto/x509 (and so crypto/tls at the handshake) cannot parse the certificate (step 2)"
+	indirectCRL   = "indirect CRLs and cRLIssuer are not supported by internal/crl; the certificate fails closed (CrlProcessingError)"
+)
 
 var pkitsSections = map[string]string{
 	"4.1": "signature verification", "4.2": "validity periods", "4.3": "verifying name chaining",

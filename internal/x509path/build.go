@@ -121,6 +121,13 @@ type builder struct {
 	sigChecks  int
 	exhausted  string // which bound stopped the search, if one did
 	best       failure
+
+	// Inline storage for the common case (a short chain), so that a
+	// handshake allocates the builder and its result, little more.
+	certBuf [4]certInfo
+	nodeBuf [8]node
+	pathBuf [8]*certInfo
+	edgeBuf [4]edge
 }
 
 func newBuilder(leaf *x509.Certificate, intermediates []*x509.Certificate, anchors *Anchors, opts Options) *builder {
@@ -133,8 +140,13 @@ func newBuilder(leaf *x509.Certificate, intermediates []*x509.Certificate, ancho
 	if b.maxCandidates <= 0 {
 		b.maxCandidates = defaultMaxCandidates
 	}
-	b.certs = make([]certInfo, 1, 1+min(len(intermediates), maxIntermediates))
+	if n := 1 + min(len(intermediates), maxIntermediates); n > len(b.certBuf) {
+		b.certs = make([]certInfo, 1, n)
+	} else {
+		b.certs = b.certBuf[:1:n]
+	}
 	b.certs[0] = newCertInfo(leaf)
+	b.nodes, b.path, b.edges = b.nodeBuf[:0], b.pathBuf[:0], b.edgeBuf[:0]
 	for _, cert := range intermediates {
 		if len(b.certs) == cap(b.certs) {
 			break
