@@ -12,7 +12,6 @@ const (
 	tagInteger          = 0x02
 	tagBitString        = 0x03
 	tagOctetString      = 0x04
-	tagNull             = 0x05
 	tagOID              = 0x06
 	tagEnumerated       = 0x0a
 	tagUTCTime          = 0x17
@@ -21,11 +20,8 @@ const (
 	tagSet              = 0x31
 	classContext        = 0x80
 	flagConstructed     = 0x20
-	tagContextPrim0     = classContext | 0
 	tagContextCons0     = classContext | flagConstructed | 0
-	tagContextCons1     = classContext | flagConstructed | 1
 	tagContextCons2     = classContext | flagConstructed | 2
-	tagContextCons3     = classContext | flagConstructed | 3
 	generalNameDirName  = classContext | flagConstructed | 4
 	maxDERLengthOctets  = 4
 	highTagNumberMarker = 0x1f

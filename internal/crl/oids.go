@@ -9,11 +9,10 @@ const (
 	oidDeltaCRLIndicator  = "\x55\x1d\x1b" // 2.5.29.27
 	oidIssuingDistPoint   = "\x55\x1d\x1c" // 2.5.29.28
 	oidCertificateIssuer  = "\x55\x1d\x1d" // 2.5.29.29
-	oidCRLDistPoints      = "\x55\x1d\x1f" // 2.5.29.31
 	oidAuthorityKeyID     = "\x55\x1d\x23" // 2.5.29.35
 	oidFreshestCRL        = "\x55\x1d\x2e" // 2.5.29.46
 	maxCRLNumberBits      = 159            // RFC 5280 §5.2.3: at most 20 octets, non-negative
-	maxSerialOctets       = 255            // the index stores serial lengths in a byte
+	maxSerialOctets       = 255            // RFC 5280 allows 20; a bound on what a hostile CRL makes us compare
 	maxCRLBytes           = 1<<32 - 1      // the index stores offsets as uint32
 	reasonRemoveFromCRL   = 8
 	reasonUnused          = 7 // value 7 is not used (RFC 5280 §5.3.1)
@@ -21,7 +20,6 @@ const (
 	reasonAbsent          = -1
 	allReasons            = 0x1fe // ReasonFlags bits 1..8: every reason, without "unused" (bit 0)
 	reasonFlagsMaxBits    = 9
-	entryHeaderMaxOctets  = 6
 	distributionPointFull = 0xa0 // fullName [0] GeneralNames, inside DistributionPointName
 	distributionPointRel  = 0xa1 // nameRelativeToCRLIssuer [1] RDN
 )

@@ -45,8 +45,10 @@ type CRL struct {
 // any level, version v2 or an omitted version (v1) with no extensions at
 // all, equal inner and outer signature algorithms, a supported signature
 // algorithm, no unknown critical CRL or entry extension, a well-formed
-// issuingDistributionPoint, and no serial number listed twice. Entries with
-// negative serial numbers are kept.
+// issuingDistributionPoint, no serial number listed twice (indirect CRLs
+// aside, whose entries may name two issuers), reason removeFromCRL only in a
+// delta CRL, and certificateIssuer entry extensions only in an indirect CRL.
+// Entries with negative serial numbers are kept.
 //
 // Parse does not check the signature; see CheckSignatureFrom and NewSet.
 func Parse(data []byte) (*CRL, error) {
@@ -142,7 +144,10 @@ func parseDER(der []byte) (*CRL, error) {
 	tbs := derInput(tbsContent)
 	version := 1
 	if t, _ := tbs.peek(); t == tagInteger {
-		v, _ := tbs.read(tagInteger)
+		v, ok := tbs.read(tagInteger)
+		if !ok {
+			return nil, errors.New("malformed version")
+		}
 		// RFC 5280 §5.1.2.1: a v1 CRL omits the field; if present it is v2.
 		if len(v) != 1 || v[0] != 1 {
 			return nil, errors.New("unsupported CRL version (v2 is written as 1, v1 omits the field)")
@@ -178,7 +183,10 @@ func parseDER(der []byte) (*CRL, error) {
 	var offsets []uint32
 	var flags entryFlags
 	if t, _ := tbs.peek(); t == tagSequence {
-		list, _ := tbs.read(tagSequence)
+		list, ok := tbs.read(tagSequence)
+		if !ok {
+			return nil, errors.New("malformed revokedCertificates")
+		}
 		if len(list) == 0 {
 			// RFC 5280 §5.1.2.6: with no entries the field is omitted.
 			return nil, errors.New("revokedCertificates is present but empty")
@@ -190,7 +198,10 @@ func parseDER(der []byte) (*CRL, error) {
 	c.count = len(offsets)
 
 	if t, _ := tbs.peek(); t == tagContextCons0 {
-		full, content, _ := tbs.readFull(tagContextCons0)
+		full, content, ok := tbs.readFull(tagContextCons0)
+		if !ok {
+			return nil, errors.New("malformed crlExtensions")
+		}
 		if version == 1 {
 			return nil, errors.New("a v1 CRL carries crlExtensions")
 		}
@@ -244,7 +255,7 @@ func parseEntries(der, list []byte, version int) ([]uint32, entryFlags, error) {
 		if len(serial) > maxSerialOctets {
 			return nil, flags, fmt.Errorf("revoked entry %d: serial number longer than %d octets", n, maxSerialOctets)
 		}
-		if _, _, ok := readTime(&e); !ok {
+		if !skipTime(&e) {
 			return nil, flags, fmt.Errorf("revoked entry %d: malformed revocationDate", n)
 		}
 		if !e.empty() {
@@ -478,12 +489,8 @@ func validOID(content []byte) bool {
 
 // oidString writes DER OID contents in dotted form, for error messages.
 func oidString(content []byte) string {
-	full := append([]byte{tagOID, byte(len(content))}, content...)
 	var id asn1.ObjectIdentifier
-	if len(content) > 0x7f {
-		return fmt.Sprintf("%X", content)
-	}
-	if _, err := asn1.Unmarshal(full, &id); err != nil {
+	if _, err := asn1.Unmarshal(appendTLV([]byte(nil), tagOID, content), &id); err != nil {
 		return fmt.Sprintf("%X", content)
 	}
 	return id.String()
@@ -504,36 +511,77 @@ func readTime(d *derInput) (t time.Time, full []byte, ok bool) {
 	return t, full, ok
 }
 
+// skipTime checks and consumes a Time without converting it.
+func skipTime(d *derInput) bool {
+	tag, _ := d.peek()
+	if tag != tagUTCTime && tag != tagGeneralizedTime {
+		return false
+	}
+	_, _, content, ok := d.next()
+	if !ok {
+		return false
+	}
+	_, ok = timeFields(tag, content)
+	return ok
+}
+
 func parseTime(tag byte, s []byte) (time.Time, bool) {
+	f, ok := timeFields(tag, s)
+	if !ok {
+		return time.Time{}, false
+	}
+	return time.Date(f[0], time.Month(f[1]), f[2], f[3], f[4], f[5], 0, time.UTC), true
+}
+
+// timeFields checks a UTCTime or GeneralizedTime and returns its year,
+// month, day, hour, minute and second. It range-checks every field itself
+// (time.Date would silently turn 31 April into 1 May), so that the entries
+// of a large CRL are checked without building a time.Time each.
+func timeFields(tag byte, s []byte) ([6]int, bool) {
+	var f [6]int
+	if len(s) == 0 {
+		return f, false
+	}
 	digits := len(s) - 1
 	if (tag == tagUTCTime && digits != 12) || (tag == tagGeneralizedTime && digits != 14) || s[digits] != 'Z' {
-		return time.Time{}, false
+		return f, false
 	}
 	for _, c := range s[:digits] {
 		if c < '0' || c > '9' {
-			return time.Time{}, false
+			return f, false
 		}
 	}
 	num := func(i int) int { return int(s[i]-'0')*10 + int(s[i+1]-'0') }
-	var year, i int
+	i := 2
 	if tag == tagUTCTime {
 		// RFC 5280 §4.1.2.5.1: YY below 50 is 20YY, otherwise 19YY.
-		year = 1900 + num(0)
-		if year < 1950 {
-			year += 100
+		f[0] = 1900 + num(0)
+		if f[0] < 1950 {
+			f[0] += 100
 		}
-		i = 2
 	} else {
-		year = num(0)*100 + num(2)
+		f[0] = num(0)*100 + num(2)
 		i = 4
 	}
-	month, day, hour, minute, sec := num(i), num(i+2), num(i+4), num(i+6), num(i+8)
-	t := time.Date(year, time.Month(month), day, hour, minute, sec, 0, time.UTC)
-	// time.Date normalizes 31 April into 1 May; a round trip catches that.
-	if t.Year() != year || int(t.Month()) != month || t.Day() != day || t.Hour() != hour || t.Minute() != minute || t.Second() != sec {
-		return time.Time{}, false
+	f[1], f[2], f[3], f[4], f[5] = num(i), num(i+2), num(i+4), num(i+6), num(i+8)
+	if f[1] < 1 || f[1] > 12 || f[2] < 1 || f[2] > daysIn(f[1], f[0]) || f[3] > 23 || f[4] > 59 || f[5] > 59 {
+		return f, false
 	}
-	return t, true
+	return f, true
+}
+
+// daysIn returns the number of days of a month of the Gregorian calendar.
+func daysIn(month, year int) int {
+	switch month {
+	case 2:
+		if year%4 == 0 && (year%100 != 0 || year%400 == 0) {
+			return 29
+		}
+		return 28
+	case 4, 6, 9, 11:
+		return 30
+	}
+	return 31
 }
 
 // crossCheck hands crypto/x509 the CRL's envelope (everything but the
@@ -557,6 +605,9 @@ func (c *CRL) crossCheck(env *parsedEnvelope) error {
 	rl, err := x509.ParseRevocationList(appendTLV(nil, tagSequence, body))
 	if err != nil {
 		return fmt.Errorf("crypto/x509 rejects it: %w", err)
+	}
+	if rl.SignatureAlgorithm == x509.UnknownSignatureAlgorithm {
+		return errors.New("unknown signature algorithm")
 	}
 	if !supportedSignatureAlgorithm(rl.SignatureAlgorithm) {
 		return fmt.Errorf("signature algorithm %v is not supported (want SHA-256, SHA-384 or SHA-512 with RSA PKCS #1 v1.5, RSA-PSS or ECDSA)", rl.SignatureAlgorithm)

@@ -104,7 +104,7 @@ func parseIDP(value, rawIssuer []byte) (*scope, error) {
 }
 
 // parseName reads the DistributionPointName inside the explicit [0] of an
-// IDP. issuerKey is the CRL issuer's comparison key.
+// IDP. rawIssuer is the CRL issuer, which a nameRelativeToCRLIssuer extends.
 func (s *scope) parseName(wrapped, rawIssuer []byte) error {
 	w := derInput(wrapped)
 	tag, _, content, ok := w.next()

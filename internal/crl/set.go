@@ -30,12 +30,13 @@ type Source struct {
 // consulted for the certificates its scope covers, together with the newest
 // delta CRL that applies to it (RFC 5280 §5.2.4).
 type Set struct {
-	crls   []compiledCRL
-	groups []group
-	byRaw  map[string]int32 // exact DER of CRL issuer names (and bundle subjects that match one) → group
-	byKey  map[string]int32 // x509name key → group
-	bundle []*x509.Certificate
-	total  int
+	crls       []compiledCRL
+	groups     []group
+	byRaw      map[string]int32 // exact DER of CRL issuer names (and bundle subjects that match one) → group
+	byKey      map[string]int32 // x509name key → group
+	bundle     []*x509.Certificate
+	bundleKeys []string // x509name keys of the bundle's subjects ("" if unparsable)
+	total      int
 
 	names    nameCache
 	verdicts verdictCache
@@ -129,6 +130,7 @@ func NewSet(crls []Source, bundle []*x509.Certificate) (*Set, error) {
 		s.total += c.count
 	}
 	s.linkDeltas()
+	s.bundleKeys = bundleKeys
 	for i, b := range bundle {
 		if g, ok := s.byKey[bundleKeys[i]]; ok && bundleKeys[i] != "" {
 			s.byRaw[string(b.RawSubject)] = g
@@ -266,9 +268,11 @@ type Result struct {
 }
 
 // Check returns the revocation status of in.Cert. It runs on every handshake
-// for every certificate on the path, and does not allocate when the answer
-// is Good or NotCovered for CRLs that name their distribution points by URI
-// (or not at all).
+// for every certificate on the path. Once the Set has cached the signature
+// verdict and the name lookups a certificate needs, Check does not allocate
+// when the answer is Good or NotCovered, unless a CRL names its distribution
+// points by directoryName (URIs, the usual case, compare without allocating).
+// Revoked and Unusable answers allocate their Reason.
 func (s *Set) Check(in CheckInput) Result {
 	if s == nil {
 		return Result{Status: NotCovered}
@@ -281,11 +285,14 @@ func (s *Set) Check(in CheckInput) Result {
 
 // finding accumulates what the CRLs of one issuer say about a certificate.
 type finding struct {
-	reasons     uint16 // union of the reasons the usable covering CRLs cover
-	partialID   int64  // a usable CRL that covers only some reasons
-	firstID     int64  // the first CRL that could not be used, and why
-	problem     string
-	unsupported bool
+	reasons   uint16 // union of the reasons the usable covering CRLs cover
+	partialID int64  // a usable CRL that covers only some reasons
+	firstID   int64  // the first CRL that could not be used, and why
+	problem   string
+	// unsupportedID is the first CRL that might cover the certificate but
+	// uses a feature mtlslb does not support, and why.
+	unsupportedID      int64
+	unsupportedProblem string
 }
 
 func (f *finding) note(id int64, problem string) {
@@ -334,7 +341,9 @@ func (s *Set) check(in *CheckInput, depth int) Result {
 		reasons, problem, unsupported := coverage(c.crl, cert, dps)
 		if problem != "" {
 			f.note(c.id, problem)
-			f.unsupported = f.unsupported || unsupported
+			if unsupported && f.unsupportedProblem == "" {
+				f.unsupportedID, f.unsupportedProblem = c.id, problem
+			}
 			continue
 		}
 		r, o := s.consult(in, i, serial, depth, &f)
@@ -349,8 +358,8 @@ func (s *Set) check(in *CheckInput, depth int) Result {
 		}
 	}
 	switch {
-	case f.unsupported:
-		return unusable(f.firstID, grp.name, f.problem)
+	case f.unsupportedProblem != "":
+		return unusable(f.unsupportedID, grp.name, f.unsupportedProblem)
 	case f.reasons == allReasons:
 		return Result{Status: Good}
 	case f.reasons != 0:
@@ -470,8 +479,8 @@ func (s *Set) signatureValid(in *CheckInput, i int32, depth int) bool {
 	if in.Issuer != nil && s.namedAs(in.Issuer, i) && mayIssueCRLs(in.Issuer) && s.verifiedBy(i, in.Issuer) {
 		return true
 	}
-	for _, p := range in.Path {
-		if p == nil || p == in.Issuer || p == in.Cert || bytes.Equal(p.Raw, in.Cert.Raw) {
+	for _, p := range ancestors(in) {
+		if p == nil || p == in.Issuer {
 			continue
 		}
 		if s.namedAs(p, i) && mayIssueCRLs(p) && s.verifiedBy(i, p) {
@@ -495,6 +504,22 @@ func (s *Set) signatureValid(in *CheckInput, i int32, depth int) bool {
 		}
 	}
 	return false
+}
+
+// ancestors returns the certificates of the verified path above in.Cert:
+// its issuer and that issuer's own issuers. Only they (and the bundle) speak
+// for the CRL issuer; a certificate below in.Cert on the path, or in.Cert
+// itself, must never vouch for the CRL that decides in.Cert's status.
+func ancestors(in *CheckInput) []*x509.Certificate {
+	for k, p := range in.Path {
+		if p == in.Cert || (p != nil && bytes.Equal(p.Raw, in.Cert.Raw)) {
+			return in.Path[k+1:]
+		}
+	}
+	if in.Issuer != nil {
+		return []*x509.Certificate{in.Issuer}
+	}
+	return nil
 }
 
 // onPath reports whether c is one of path's certificates.
@@ -527,8 +552,12 @@ func (s *Set) trustedSigner(in *CheckInput, q *x509.Certificate, depth int) bool
 	if in.Now.Before(q.NotBefore) || in.Now.After(q.NotAfter) {
 		return false
 	}
+	issuerKey, err := x509name.Key(q.RawIssuer)
+	if err != nil {
+		return false
+	}
 	try := func(parent *x509.Certificate, above []*x509.Certificate) bool {
-		if parent == nil || !x509name.Equal(q.RawIssuer, parent.RawSubject) || !s.issuedBy(q, parent) {
+		if !s.issuedBy(q, parent) {
 			return false
 		}
 		sub := *in
@@ -537,13 +566,19 @@ func (s *Set) trustedSigner(in *CheckInput, q *x509.Certificate, depth int) bool
 		r := s.check(&sub, depth+1)
 		return r.Status == Good || r.Status == NotCovered
 	}
-	for k, p := range in.Path {
-		if try(p, in.Path[k:]) {
+	above := ancestors(in)
+	for k, p := range above {
+		if p == nil {
+			continue
+		}
+		if key, err := x509name.Key(p.RawSubject); err == nil && key == issuerKey && try(p, above[k:]) {
 			return true
 		}
 	}
-	for _, b := range s.bundle {
-		if try(b, []*x509.Certificate{b}) {
+	// The bundle can hold a thousand certificates: compare precomputed
+	// keys, so that a hostile presented certificate costs one name parse.
+	for i, b := range s.bundle {
+		if s.bundleKeys[i] == issuerKey && try(b, []*x509.Certificate{b}) {
 			return true
 		}
 	}

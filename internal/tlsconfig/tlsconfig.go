@@ -73,7 +73,7 @@ func Build(l Listener) (*tls.Config, error) {
 	}
 	policy, ok := Policies[orDefault(l.SSLPolicy)]
 	if !ok {
-		return nil, fmt.Errorf("unknown security policy %q", l.SSLPolicy)
+		return nil, fmt.Errorf("security policy %q is not available (available: %s; the other ALB policies arrive with layer-7 routing)", l.SSLPolicy, DefaultPolicy)
 	}
 	now := l.Now
 	if now == nil {

@@ -30,7 +30,7 @@ const pathBuilderMaxIntermediates = 32
 // cases (a CA restricted to emailProtection) are still exercised exactly as
 // they are for clientAuth.
 //
-// Depth: the suite presents every certificate of its trust graph (up to 37
+// Depth: the suite presents every certificate of its trust graph (up to 36
 // for the bridge CA graph) and its paths reach 6 certificates, so
 // MaxChainDepth is raised to 64; depth limits have their own unit tests.
 func TestConformanceBetterTLS(t *testing.T) {

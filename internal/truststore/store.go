@@ -21,11 +21,19 @@ const (
 // Limits bounds a trust store and the chains it verifies. A zero (or
 // negative) field takes its default.
 type Limits struct {
-	MaxCACertificates  int // certificates in the CA bundle (default 1000)
-	MaxCertificateSize int // bytes of DER per certificate, bundle and presented (default 16384)
-	MaxChainDepth      int // certificates presented, and certificates on a path, leaf and anchor included (default 4)
-	MaxCRLs            int // revocation lists (default 30)
-	MaxRevokedEntries  int // revoked entries over all lists (default 500000)
+	// MaxCACertificates bounds the certificates of the CA bundle (default 1000).
+	MaxCACertificates int
+	// MaxCertificateSize bounds the DER bytes of each certificate, of the
+	// bundle and presented (default 16384).
+	MaxCertificateSize int
+	// MaxChainDepth bounds the certificates presented and the certificates
+	// on a path, leaf and anchor included (default 4). Whatever its value,
+	// the path builder considers at most 32 presented intermediates.
+	MaxChainDepth int
+	// MaxCRLs bounds the revocation lists (default 30).
+	MaxCRLs int
+	// MaxRevokedEntries bounds the revoked entries over all lists (default 500000).
+	MaxRevokedEntries int
 }
 
 // withDefaults returns l with every unset field at its default.

@@ -493,3 +493,39 @@ func TestNewRevocationErrors(t *testing.T) {
 		})
 	}
 }
+
+// TestVerifyConcurrent runs handshakes in parallel against one store whose
+// intermediate CRL is checked lazily (its signature is verified and cached
+// at the first handshake), for the race detector.
+func TestVerifyConcurrent(t *testing.T) {
+	p := newChainPKI(t, nil)
+	revoked := p.inter.issueLeaf(t, "revoked")
+	s := mustNew(t, p.config(p.root.freshCRL(t), p.inter.freshCRL(t, revoked.SerialNumber)))
+	if s.Name() != "partners" || len(s.CACertificates()) != 1 || !s.CACertificates()[0].Equal(p.root.cert) {
+		t.Fatalf("Name %q, CACertificates %d", s.Name(), len(s.CACertificates()))
+	}
+	good := []*x509.Certificate{p.leaf, p.inter.cert}
+	bad := []*x509.Certificate{revoked, p.inter.cert}
+	errs := make(chan error, 8)
+	for g := range 8 {
+		go func() {
+			var err error
+			for range 50 {
+				if r := s.VerifyCertificates(good, VerifyOptions{Now: testNow}); r.Status != StatusSuccess {
+					err = fmt.Errorf("goroutine %d: good chain: %v (%s)", g, r.Status, r.Detail)
+					break
+				}
+				if r := s.VerifyCertificates(bad, VerifyOptions{Now: testNow}); r.Status != StatusClientCertCrlHit {
+					err = fmt.Errorf("goroutine %d: revoked chain: %v (%s)", g, r.Status, r.Detail)
+					break
+				}
+			}
+			errs <- err
+		}()
+	}
+	for range 8 {
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
+	}
+}

@@ -8,14 +8,11 @@
 package x509name
 
 import (
+	"bytes"
 	"encoding/asn1"
-	"encoding/hex"
 	"errors"
 	"fmt"
-	"sort"
-	"strconv"
 	"strings"
-	"unicode"
 	"unicode/utf16"
 	"unicode/utf8"
 )
@@ -45,28 +42,27 @@ var errTrailing = errors.New("trailing data")
 
 // Parse parses the DER encoding of a Name (for example cert.RawSubject).
 func Parse(der []byte) (Name, error) {
-	var seq asn1.RawValue
-	rest, err := asn1.Unmarshal(der, &seq)
+	seq, rest, err := readTLV(der)
 	if err != nil {
 		return nil, fmt.Errorf("parsing name: %w", err)
 	}
 	if len(rest) != 0 {
 		return nil, fmt.Errorf("parsing name: %w", errTrailing)
 	}
-	if seq.Class != asn1.ClassUniversal || seq.Tag != asn1.TagSequence || !seq.IsCompound {
+	if seq.class != asn1.ClassUniversal || seq.tag != asn1.TagSequence || !seq.compound {
 		return nil, errors.New("parsing name: not a SEQUENCE")
 	}
 	var name Name
-	data := seq.Bytes
+	data := seq.content
 	for len(data) > 0 {
-		var set asn1.RawValue
-		if data, err = asn1.Unmarshal(data, &set); err != nil {
+		var set tlv
+		if set, data, err = readTLV(data); err != nil {
 			return nil, fmt.Errorf("parsing name: RDN %d: %w", len(name)+1, err)
 		}
-		if set.Class != asn1.ClassUniversal || set.Tag != asn1.TagSet || !set.IsCompound {
+		if set.class != asn1.ClassUniversal || set.tag != asn1.TagSet || !set.compound {
 			return nil, fmt.Errorf("parsing name: RDN %d: not a SET", len(name)+1)
 		}
-		rdn, err := parseRDN(set.Bytes)
+		rdn, err := parseRDN(set.content)
 		if err != nil {
 			return nil, fmt.Errorf("parsing name: RDN %d: %w", len(name)+1, err)
 		}
@@ -78,28 +74,16 @@ func Parse(der []byte) (Name, error) {
 func parseRDN(data []byte) (RDN, error) {
 	var rdn RDN
 	for len(data) > 0 {
-		var atv asn1.RawValue
+		var oidRaw, v tlv
 		var err error
-		if data, err = asn1.Unmarshal(data, &atv); err != nil {
+		if oidRaw, v, data, err = readAttribute(data); err != nil {
 			return nil, err
 		}
-		if atv.Class != asn1.ClassUniversal || atv.Tag != asn1.TagSequence || !atv.IsCompound {
-			return nil, errors.New("attribute is not a SEQUENCE")
-		}
-		var a Attribute
-		rest, err := asn1.Unmarshal(atv.Bytes, &a.Type)
-		if err != nil {
+		a := Attribute{Tag: v.tag, Bytes: v.content, FullBytes: v.full}
+		if a.Type, err = parseOID(oidRaw.content); err != nil {
 			return nil, fmt.Errorf("attribute type: %w", err)
 		}
-		var v asn1.RawValue
-		if rest, err = asn1.Unmarshal(rest, &v); err != nil {
-			return nil, fmt.Errorf("attribute %s value: %w", a.Type, err)
-		}
-		if len(rest) != 0 {
-			return nil, fmt.Errorf("attribute %s: %w", a.Type, errTrailing)
-		}
-		a.Tag, a.Bytes, a.FullBytes = v.Tag, v.Bytes, v.FullBytes
-		if v.Class != asn1.ClassUniversal {
+		if v.class != asn1.ClassUniversal || v.compound {
 			a.Tag = -1 // never a string type
 		}
 		rdn = append(rdn, a)
@@ -108,6 +92,33 @@ func parseRDN(data []byte) (RDN, error) {
 		return nil, errors.New("empty RDN")
 	}
 	return rdn, nil
+}
+
+// readAttribute reads one AttributeTypeAndValue: its type OID element and its value element.
+func readAttribute(data []byte) (oid, value tlv, rest []byte, err error) {
+	var atv tlv
+	if atv, rest, err = readTLV(data); err != nil {
+		return
+	}
+	if atv.class != asn1.ClassUniversal || atv.tag != asn1.TagSequence || !atv.compound {
+		err = errors.New("attribute is not a SEQUENCE")
+		return
+	}
+	var inner []byte
+	if oid, inner, err = readTLV(atv.content); err != nil {
+		return
+	}
+	if oid.class != asn1.ClassUniversal || oid.tag != asn1.TagOID || oid.compound {
+		err = errors.New("attribute type is not an OBJECT IDENTIFIER")
+		return
+	}
+	if value, inner, err = readTLV(inner); err != nil {
+		return
+	}
+	if len(inner) != 0 {
+		err = fmt.Errorf("attribute: %w", errTrailing)
+	}
+	return
 }
 
 // text decodes a string-typed attribute value to UTF-8. ok is false for values that are not character
@@ -156,95 +167,78 @@ func (a Attribute) text() (s string, ok bool) {
 	return "", false
 }
 
-// key is the attribute's comparison form. Character strings of any type compare by content after the
-// simplified RFC 4518 preparation of RFC 5280 §7.1: case folded, leading and trailing space removed, inner runs
-// of white space collapsed to one space. This is what lets a CA roll its name over from PrintableString to
-// UTF8String, or an issuer field differ from the CA's subject only in capitalisation, and still chain.
-// Every other value compares byte for byte.
-func (a Attribute) key() string {
-	var b strings.Builder
-	b.WriteString(a.Type.String())
-	if s, ok := a.text(); ok {
-		b.WriteString("=s")
-		s = prepare(s)
-		b.WriteString(strconv.Itoa(len(s)))
-		b.WriteByte(':')
-		b.WriteString(s)
-		return b.String()
-	}
-	b.WriteString("=b")
-	b.WriteString(hex.EncodeToString(a.FullBytes))
-	return b.String()
-}
-
-func prepare(s string) string {
-	var b strings.Builder
-	space := false
-	for _, r := range strings.TrimFunc(s, unicode.IsSpace) {
-		if unicode.IsSpace(r) {
-			space = true
-			continue
-		}
-		if space {
-			b.WriteByte(' ')
-			space = false
-		}
-		b.WriteRune(unicode.ToLower(unicode.ToUpper(r)))
-	}
-	return b.String()
-}
-
-// Key returns the RDN's comparison key: its attributes' keys, sorted, so that attribute order within a
-// multi-valued RDN does not matter.
+// Key returns the RDN's comparison key: attribute order within a multi-valued RDN does not matter.
 func (r RDN) Key() string {
-	keys := make([]string, len(r))
-	for i, a := range r {
-		keys[i] = a.key()
+	var buf [256]byte
+	return string(r.appendKey(buf[:0]))
+}
+
+func (r RDN) appendKey(dst []byte) []byte {
+	start := len(dst)
+	for _, a := range r {
+		at := len(dst)
+		dst = append(dst, 0, 0, 0, 0)
+		dst = appendAttributeKey(dst, a.oidContent(), tlv{class: a.class(), tag: a.Tag, content: a.Bytes, full: a.FullBytes})
+		putLen(dst[at:], len(dst)-at-4)
 	}
-	sort.Strings(keys)
-	var b strings.Builder
-	for _, k := range keys {
-		b.WriteString(strconv.Itoa(len(k)))
-		b.WriteByte('+')
-		b.WriteString(k)
+	if len(r) > 1 {
+		sortAttributeKeys(dst[start:])
 	}
-	return b.String()
+	return dst
+}
+
+// oidContent returns the content octets of the attribute's type.
+func (a Attribute) oidContent() []byte {
+	der, err := asn1.Marshal(a.Type)
+	if err != nil || len(der) < 2 {
+		return nil
+	}
+	return der[2:] // OIDs of attribute types are far shorter than 128 bytes: one length byte
+}
+
+func (a Attribute) class() int {
+	if a.Tag < 0 {
+		return asn1.ClassContextSpecific
+	}
+	return asn1.ClassUniversal
 }
 
 // Key returns the name's comparison key per RFC 5280 §7.1: two names match exactly when their keys are equal.
 func (n Name) Key() string {
-	var b strings.Builder
+	var buf [512]byte
+	dst := buf[:0]
 	for _, r := range n {
-		k := r.Key()
-		b.WriteString(strconv.Itoa(len(k)))
-		b.WriteByte(',')
-		b.WriteString(k)
+		at := len(dst)
+		dst = append(dst, 0, 0, 0, 0)
+		dst = r.appendKey(dst)
+		putLen(dst[at:], len(dst)-at-4)
 	}
-	return b.String()
+	return string(dst)
 }
 
-// Key parses der and returns its comparison key.
+// Key parses der and returns its comparison key: Key(der) equals Parse(der).Key().
 func Key(der []byte) (string, error) {
-	n, err := Parse(der)
+	var buf [512]byte
+	k, err := appendKey(buf[:0], der)
 	if err != nil {
 		return "", err
 	}
-	return n.Key(), nil
+	return string(k), nil
 }
 
-// Equal reports whether two DER-encoded names match per RFC 5280 §7.1. Identical encodings match without
-// parsing; a name that does not parse matches nothing, so a malformed issuer can never chain.
+// Equal reports whether two DER-encoded names match per RFC 5280 §7.1. A name that does not parse matches
+// nothing, so a malformed issuer can never chain.
 func Equal(a, b []byte) bool {
-	if string(a) == string(b) {
-		_, err := Parse(a)
-		return err == nil
-	}
-	ka, err := Key(a)
+	var bufA, bufB [512]byte
+	ka, err := appendKey(bufA[:0], a)
 	if err != nil {
 		return false
 	}
-	kb, err := Key(b)
-	return err == nil && ka == kb
+	if string(a) == string(b) {
+		return true
+	}
+	kb, err := appendKey(bufB[:0], b)
+	return err == nil && bytes.Equal(ka, kb)
 }
 
 // WithinSubtree reports whether n lies in the directoryName subtree rooted at base: base's RDNs are the first
@@ -261,18 +255,30 @@ func (n Name) WithinSubtree(base Name) bool {
 	return true
 }
 
-// shortNames are the attribute types RFC 4514 §3 gives a name; all others are written as dotted OIDs with a
-// #hex value, as RFC 4514 §2.4 requires.
-var shortNames = map[string]string{
-	"2.5.4.3":                    "CN",
-	"2.5.4.7":                    "L",
-	"2.5.4.8":                    "ST",
-	"2.5.4.10":                   "O",
-	"2.5.4.11":                   "OU",
-	"2.5.4.6":                    "C",
-	"2.5.4.9":                    "STREET",
-	"0.9.2342.19200300.100.1.25": "DC",
-	"0.9.2342.19200300.100.1.1":  "UID",
+// shortName returns the RFC 4514 §3 name of an attribute type given as OID content octets. All other types
+// are written as dotted OIDs with a #hex value, as RFC 4514 §2.4 requires.
+func shortName(oid []byte) (string, bool) {
+	switch string(oid) {
+	case "\x55\x04\x03":
+		return "CN", true
+	case "\x55\x04\x07":
+		return "L", true
+	case "\x55\x04\x08":
+		return "ST", true
+	case "\x55\x04\x0a":
+		return "O", true
+	case "\x55\x04\x0b":
+		return "OU", true
+	case "\x55\x04\x06":
+		return "C", true
+	case "\x55\x04\x09":
+		return "STREET", true
+	case "\x09\x92\x26\x89\x93\xf2\x2c\x64\x01\x19":
+		return "DC", true
+	case "\x09\x92\x26\x89\x93\xf2\x2c\x64\x01\x01":
+		return "UID", true
+	}
+	return "", false
 }
 
 // String returns the name as an RFC 4514 (RFC 2253) string: RDNs from last to first, separated by ',',
@@ -282,69 +288,129 @@ var shortNames = map[string]string{
 // Besides the escapes RFC 4514 requires, every control character and every byte of invalid UTF-8 is written
 // as a \XX hex pair, so the result is always a safe HTTP header value (never CR or LF).
 func (n Name) String() string {
-	var b strings.Builder
+	var dst []byte
 	for i := len(n) - 1; i >= 0; i-- {
 		if i != len(n)-1 {
-			b.WriteByte(',')
+			dst = append(dst, ',')
 		}
 		for j, a := range n[i] {
 			if j > 0 {
-				b.WriteByte('+')
+				dst = append(dst, '+')
 			}
-			writeAttribute(&b, a)
+			dst = appendAttribute(dst, a.oidContent(), tlv{class: a.class(), tag: a.Tag, content: a.Bytes, full: a.FullBytes})
 		}
 	}
-	return b.String()
+	return string(dst)
 }
 
-func writeAttribute(b *strings.Builder, a Attribute) {
-	oid := a.Type.String()
-	short, known := shortNames[oid]
-	s, isText := a.text()
-	if !known || !isText {
-		// RFC 4514 §2.4: a type without a short name, or a value that is not a character string, is written
-		// as #hex of the value's whole BER (here DER) encoding.
-		if known {
-			b.WriteString(short)
-		} else {
-			b.WriteString(oid)
+func appendAttribute(dst, oid []byte, v tlv) []byte {
+	short, known := shortName(oid)
+	if known && v.class == asn1.ClassUniversal && !v.compound {
+		switch v.tag {
+		case asn1.TagUTF8String, asn1.TagPrintableString, asn1.TagIA5String, asn1.TagNumericString:
+			// Already UTF-8 (or ASCII) when valid: escape straight from the encoding.
+			if (v.tag == asn1.TagUTF8String && utf8.Valid(v.content)) || isASCII(v.content) {
+				dst = append(dst, short...)
+				dst = append(dst, '=')
+				return appendEscaped(dst, v.content)
+			}
+		default:
+			if s, ok := (Attribute{Tag: v.tag, Bytes: v.content}).text(); ok {
+				dst = append(dst, short...)
+				dst = append(dst, '=')
+				return appendEscaped(dst, []byte(s))
+			}
 		}
-		b.WriteString("=#")
-		b.WriteString(strings.ToUpper(hex.EncodeToString(a.FullBytes)))
-		return
 	}
-	b.WriteString(short)
-	b.WriteByte('=')
-	escapeValue(b, s)
+	// RFC 4514 §2.4: a type without a short name, or a value that is not a character string, is written as
+	// #hex of the value's whole BER (here DER) encoding.
+	if known {
+		dst = append(dst, short...)
+	} else if o, err := parseOID(oid); err == nil {
+		dst = append(dst, o.String()...)
+	}
+	dst = append(dst, '=', '#')
+	const hexDigits = "0123456789ABCDEF"
+	for _, c := range v.full {
+		dst = append(dst, hexDigits[c>>4], hexDigits[c&0xf])
+	}
+	return dst
 }
 
-func escapeValue(b *strings.Builder, s string) {
+func isASCII(b []byte) bool {
+	for _, c := range b {
+		if c >= utf8.RuneSelf {
+			return false
+		}
+	}
+	return true
+}
+
+func appendEscaped(dst, s []byte) []byte {
 	const hexDigits = "0123456789ABCDEF"
 	for i := 0; i < len(s); {
-		r, size := utf8.DecodeRuneInString(s[i:])
+		r, size := utf8.DecodeRune(s[i:])
 		c := s[i]
 		switch {
 		case r == utf8.RuneError && size == 1, c < 0x20, c == 0x7f:
-			b.WriteByte('\\')
-			b.WriteByte(hexDigits[c>>4])
-			b.WriteByte(hexDigits[c&0xf])
+			dst = append(dst, '\\', hexDigits[c>>4], hexDigits[c&0xf])
 		case c == '"' || c == '+' || c == ',' || c == ';' || c == '<' || c == '>' || c == '\\',
 			c == '#' && i == 0,
 			c == ' ' && (i == 0 || i == len(s)-1):
-			b.WriteByte('\\')
-			b.WriteByte(c)
+			dst = append(dst, '\\', c)
 		default:
-			b.WriteString(s[i : i+size])
+			dst = append(dst, s[i:i+size]...)
 		}
 		i += size
 	}
+	return dst
 }
 
-// RFC2253 parses der and returns its RFC 4514 string form (see Name.String).
+// RFC2253 returns the RFC 4514 string form of the DER name der (see Name.String), walking the encoding
+// directly: this runs for the subject and issuer headers of every verified connection.
 func RFC2253(der []byte) (string, error) {
-	n, err := Parse(der)
+	seq, rest, err := readTLV(der)
 	if err != nil {
-		return "", err
+		return "", fmt.Errorf("parsing name: %w", err)
 	}
-	return n.String(), nil
+	if len(rest) != 0 {
+		return "", fmt.Errorf("parsing name: %w", errTrailing)
+	}
+	if seq.class != asn1.ClassUniversal || seq.tag != asn1.TagSequence || !seq.compound {
+		return "", errors.New("parsing name: not a SEQUENCE")
+	}
+	var stack [16][]byte
+	rdns := stack[:0]
+	for data := seq.content; len(data) > 0; {
+		var set tlv
+		if set, data, err = readTLV(data); err != nil {
+			return "", fmt.Errorf("parsing name: RDN %d: %w", len(rdns)+1, err)
+		}
+		if set.class != asn1.ClassUniversal || set.tag != asn1.TagSet || !set.compound || len(set.content) == 0 {
+			return "", fmt.Errorf("parsing name: RDN %d: not a non-empty SET", len(rdns)+1)
+		}
+		rdns = append(rdns, set.content)
+	}
+	var buf [512]byte
+	dst := buf[:0]
+	for i := len(rdns) - 1; i >= 0; i-- {
+		if i != len(rdns)-1 {
+			dst = append(dst, ',')
+		}
+		for j, data := 0, rdns[i]; len(data) > 0; j++ {
+			oid, v, rest, err := readAttribute(data)
+			if err != nil {
+				return "", fmt.Errorf("parsing name: RDN %d: %w", i+1, err)
+			}
+			if _, err := parseOIDCheck(oid.content); err != nil {
+				return "", fmt.Errorf("parsing name: RDN %d: attribute type: %w", i+1, err)
+			}
+			data = rest
+			if j > 0 {
+				dst = append(dst, '+')
+			}
+			dst = appendAttribute(dst, oid.content, v)
+		}
+	}
+	return string(dst), nil
 }

@@ -175,8 +175,15 @@ func FuzzParse(f *testing.F) {
 		if strings.ContainsAny(s, "\r\n\x00") {
 			t.Fatalf("String() = %q contains a control character", s)
 		}
-		if n.Key() != n.Key() || !Equal(der, der) {
+		if !Equal(der, der) {
 			t.Fatal("a name must match itself")
+		}
+		// The direct walks over DER and the parsed Name must agree exactly.
+		if k, err := Key(der); err != nil || k != n.Key() {
+			t.Fatalf("Key(der) = %q, %v; Parse(der).Key() = %q", k, err, n.Key())
+		}
+		if r, err := RFC2253(der); err != nil || r != s {
+			t.Fatalf("RFC2253(der) = %q, %v; Parse(der).String() = %q", r, err, s)
 		}
 	})
 }

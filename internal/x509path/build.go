@@ -35,8 +35,9 @@ const (
 	// ask for longer.
 	maxPathCerts = 16
 	// maxIntermediates presented certificates are considered (after removing
-	// duplicates); the rest are ignored.
-	maxIntermediates = 32
+	// duplicates); the rest are ignored. The bridge-CA graph of BetterTLS
+	// presents 35.
+	maxIntermediates = 64
 	maxNodes         = 1024
 	// maxPathChecks complete candidate paths are validated at most.
 	maxPathChecks      = 256
@@ -68,10 +69,15 @@ const (
 //
 // Errors wrap ErrNoPath, with a plain explanation of the best failed attempt
 // (for example `no issuer found for "CN=Foo"`), or ErrTooDeep when valid
-// paths exist but all are longer than opts.MaxDepth. The search is bounded
-// (paths of at most 16 certificates unless MaxDepth is larger, 32
-// intermediates, 64 signature verifications); when a bound cuts it short the
-// explanation says so.
+// paths exist but all are longer than opts.MaxDepth. The search is bounded,
+// because a client chooses what it presents: paths of at most 16 certificates
+// unless MaxDepth is larger, the first 64 distinct intermediates, 1024
+// partial paths, 256 candidate paths and 64 signature verifications per call
+// (the BetterTLS bridge-CA graph, 35 intermediates, needs 10 and 43). When a
+// bound cuts the search short, the explanation says so.
+//
+// Signatures of valid paths are remembered by anchors (a bounded cache), so
+// a known intermediate's signature is not verified on every handshake.
 func Build(leaf *x509.Certificate, intermediates []*x509.Certificate, anchors *Anchors, opts Options) ([][]*x509.Certificate, error) {
 	if leaf == nil {
 		return nil, fmt.Errorf("%w: no leaf certificate", ErrNoPath)
@@ -260,15 +266,17 @@ func keyIDMatches(child, parent *x509.Certificate) bool {
 }
 
 // inPath reports whether cert already appears on the partial path ending at
-// node head, either as the same certificate or as another certificate with
-// the same subject and public key: following it again would be a loop.
+// node head, either as the same certificate or as another CA certificate
+// with the same subject and public key: following it again would be a loop
+// (RFC 4158 §5.2). The leaf is exempt from the second rule: a re-issued copy
+// of a self-signed leaf is its legitimate issuer.
 func (b *builder) inPath(head int, cert *certInfo) bool {
 	for i := head; i >= 0; i = b.nodes[i].parent {
 		other := &b.certs[b.nodes[i].cert]
 		if other == cert {
 			return true
 		}
-		if bytes.Equal(other.cert.RawSubjectPublicKeyInfo, cert.cert.RawSubjectPublicKeyInfo) && sameSubject(other, cert) {
+		if i > 0 && bytes.Equal(other.cert.RawSubjectPublicKeyInfo, cert.cert.RawSubjectPublicKeyInfo) && sameSubject(other, cert) {
 			return true
 		}
 	}

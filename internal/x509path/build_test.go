@@ -181,6 +181,10 @@ func TestBuildLoops(t *testing.T) {
 	bByA := a.issue(t, "B", asCA(), withKeyOf(b))
 	leaf := a.issue(t, "Leaf")
 	unrelated := newRoot(t, "C")
+	// A self-signed client certificate whose bundle copy was re-issued with
+	// the same name and key: the bundle copy is its issuer, not a loop.
+	pinned := newRoot(t, "Pinned")
+	reissued := makeCert(t, nil, "Pinned", withKeyOf(pinned))
 
 	for _, tc := range []buildCase{
 		{
@@ -192,6 +196,10 @@ func TestBuildLoops(t *testing.T) {
 			name: "loop with an anchor behind it", leaf: leaf.cert,
 			intermediates: certs(aByB, bByA), anchors: certs(b),
 			want: [][]string{{"Leaf@A", "A@B", "B@B"}},
+		},
+		{
+			name: "re-issued self-signed leaf", leaf: reissued.cert, anchors: certs(pinned),
+			want: [][]string{{"Pinned@Pinned", "Pinned@Pinned"}},
 		},
 		{
 			name: "self-signed non-anchor presented", leaf: leaf.cert,
@@ -252,14 +260,14 @@ func TestBuildStructure(t *testing.T) {
 			errContains: "unsupported critical extension 1.3.6.1.4.1.99999.42",
 		},
 		{
-			name: "unknown critical extension on the leaf",
-			leaf: inter.issue(t, "L", withExtension(unknownExt, true, []byte{0x05, 0x00})).cert,
+			name:          "unknown critical extension on the leaf",
+			leaf:          inter.issue(t, "L", withExtension(unknownExt, true, []byte{0x05, 0x00})).cert,
 			intermediates: certs(inter), anchors: certs(root), wantErr: ErrNoPath,
 			errContains: "unsupported critical extension 1.3.6.1.4.1.99999.42",
 		},
 		{
-			name: "unknown non-critical extensions are ignored",
-			leaf: nonCriticalExt.issue(t, "L", withExtension(unknownExt, false, []byte{0x05, 0x00})).cert,
+			name:          "unknown non-critical extensions are ignored",
+			leaf:          nonCriticalExt.issue(t, "L", withExtension(unknownExt, false, []byte{0x05, 0x00})).cert,
 			intermediates: certs(nonCriticalExt), anchors: certs(root),
 			want: [][]string{{"L@NonCriticalExt", "NonCriticalExt@Root", "Root@Root"}},
 		},

@@ -58,6 +58,9 @@ func newAnchorInfo(cert *x509.Certificate) certInfo {
 	info := newCertInfo(cert)
 	info.anchor = true
 	info.subjectKeyOf()
+	info.issuerKeyOf()
+	info.isSelfIssued()
+	info.constraints()
 	info.caError()
 	info.spkiHashOf()
 	return info
