@@ -104,9 +104,12 @@ type entryFlags struct {
 }
 
 func parseDER(der []byte) (*CRL, error) {
-	if len(der) > maxCRLBytes {
-		return nil, fmt.Errorf("%d bytes is more than the %d this index can address", len(der), maxCRLBytes)
+	if uint64(len(der)) > maxCRLBytes {
+		return nil, fmt.Errorf("%d bytes is more than the %d this index can address", len(der), uint64(maxCRLBytes))
 	}
+	// Without spare capacity, a caller appending to Raw() cannot write
+	// into memory the CRL owns.
+	der = der[:len(der):len(der)]
 	c := &CRL{raw: der}
 	var env parsedEnvelope
 
@@ -166,6 +169,10 @@ func parseDER(der []byte) (*CRL, error) {
 	issuer, err := x509name.Parse(env.issuer)
 	if err != nil {
 		return nil, fmt.Errorf("malformed issuer: %w", err)
+	}
+	if len(issuer) == 0 {
+		// RFC 5280 §5.1.2.3; an empty name would also match every other.
+		return nil, errors.New("empty issuer name")
 	}
 	c.rawIssuer, c.issuerKey, c.issuerName = env.issuer, issuer.Key(), issuer.String()
 	if c.thisUpdate, env.thisUpdate, ok = readTime(&tbs); !ok {

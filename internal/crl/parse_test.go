@@ -225,6 +225,7 @@ func TestParseErrors(t *testing.T) {
 		{"delta without CRL number", with(func(f *tbsFields) { f.extensions = crlExtensions(ext(t, oidDelta, true, derInteger(t, 1))) }), "parsing CRL: a delta CRL without a cRLNumber"},
 		{"delta base not below its number", with(func(f *tbsFields) { f.extensions = crlExtensions(number, ext(t, oidDelta, true, derInteger(t, 1))) }),
 			"parsing CRL: the delta CRL's BaseCRLNumber is not below its cRLNumber"},
+		{"empty issuer", with(func(f *tbsFields) { f.issuer = []byte{tagSequence, 0} }), "parsing CRL: empty issuer name"},
 		{"nextUpdate before thisUpdate", with(func(f *tbsFields) { f.nextUpdate = utcTime(testNow.Add(-2 * time.Hour)) }), "parsing CRL: nextUpdate is before thisUpdate"},
 		{"thisUpdate with a time zone", with(func(f *tbsFields) { f.thisUpdate = appendTLV(nil, tagUTCTime, []byte("2601020304+0100")) }), "parsing CRL: malformed thisUpdate"},
 		{"thisUpdate on 31 April", with(func(f *tbsFields) { f.thisUpdate = appendTLV(nil, tagUTCTime, []byte("250431000000Z")) }), "parsing CRL: malformed thisUpdate"},

@@ -90,7 +90,7 @@ func NewSet(crls []Source, bundle []*x509.Certificate) (*Set, error) {
 		cc := compiledCRL{id: src.ID, crl: c, group: s.groupFor(c.issuerKey, c.rawIssuer, c.issuerName)}
 		var firstErr error
 		for i, b := range bundle {
-			if bundleKeys[i] != c.issuerKey {
+			if bundleKeys[i] == "" || bundleKeys[i] != c.issuerKey {
 				continue
 			}
 			err := c.CheckSignatureFrom(b)
@@ -113,7 +113,9 @@ func NewSet(crls []Source, bundle []*x509.Certificate) (*Set, error) {
 				if err != nil {
 					continue // Parse checked it; cannot happen
 				}
-				g := &s.groups[s.groupFor(key, name, "")]
+				// groupFor may grow s.groups: index only after it returns.
+				gi := s.groupFor(key, name, "")
+				g := &s.groups[gi]
 				if !g.hasIndirect {
 					g.hasIndirect, g.indirectID = true, src.ID
 				}

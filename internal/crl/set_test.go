@@ -57,6 +57,13 @@ func TestCheck(t *testing.T) {
 	negative := c.inter.withNegativeSerial(t, c.inter.issueLeaf(t, "negative"), -300)
 	subCA := c.inter.issueCA(t, "Sub CA").cert
 	withCRLIssuer := c.inter.issueLeaf(t, "indirect", withCRLIssuer(t, "http://crl.example/i.crl", pkix.Name{CommonName: "CRL Issuer"}))
+	// A distribution point whose reasons have 8 unused bits: crypto/x509
+	// does not read reasons, so only Check sees the damage.
+	badDP := appendTLV(nil, tagContextCons0, appendTLV(nil, distributionPointFull, appendTLV(nil, classContext|6, []byte("http://crl.example/a.crl"))))
+	badDP = appendTLV(badDP, classContext|1, []byte{8, 0})
+	malformedDP := c.inter.issueLeaf(t, "malformed DP", func(c *x509.Certificate) {
+		c.ExtraExtensions = append(c.ExtraExtensions, pkix.Extension{Id: asn1.ObjectIdentifier{2, 5, 29, 31}, Value: appendTLV(nil, tagSequence, appendTLV(nil, tagSequence, badDP))})
+	})
 	day := 24 * time.Hour
 	impostor := newRootCA(t, "Test Issuing CA") // the same name, another key
 
@@ -132,6 +139,8 @@ func TestCheck(t *testing.T) {
 			reason: `CRL 1 (issuer "CN=Test Issuing CA") cannot be used: it holds only attribute certificates`},
 		{name: "certificate names a cRLIssuer", crls: [][]byte{c.inter.crl(t, nil)}, cert: withCRLIssuer, want: Unusable,
 			reason: "the certificate names a separate CRL issuer (cRLIssuer in its cRLDistributionPoints), which mtlslb does not support"},
+		{name: "certificate with malformed distribution points", crls: [][]byte{c.inter.crl(t, nil)}, cert: malformedDP, want: Unusable,
+			reason: `the certificate's cRLDistributionPoints extension is malformed, so the scope of the CRLs from issuer "CN=Test Issuing CA" cannot be decided`},
 		{name: "certificate names a cRLIssuer, no CRL", crls: [][]byte{c.root.crl(t, nil)}, cert: withCRLIssuer, want: NotCovered},
 	}
 	for _, tc := range tests {
@@ -433,4 +442,25 @@ func TestStatusString(t *testing.T) {
 			t.Errorf("%d: %q, want %q", st, st.String(), want)
 		}
 	}
+}
+
+// TestIndirectCRLEntries: an indirect CRL whose entries name another issuer
+// makes that issuer's certificates Unusable (they may be listed there).
+func TestIndirectCRLEntries(t *testing.T) {
+	c := newChain(t)
+	other := c.root.issueCA(t, "Other Issuing CA")
+	leaf := other.issueLeaf(t, "client")
+	certIssuer := appendTLV(nil, tagSequence, appendTLV(nil, generalNameDirName, other.cert.RawSubject))
+	der := c.inter.crl(t, []x509.RevocationListEntry{{
+		SerialNumber:    leaf.SerialNumber,
+		RevocationTime:  testNow.Add(-time.Hour),
+		ExtraExtensions: []pkix.Extension{{Id: asn1.ObjectIdentifier{2, 5, 29, 29}, Critical: true, Value: certIssuer}},
+	}}, withIDP(idp{indirect: true}))
+	set := mustSet(t, sources(t, der), c.root.cert)
+	path := []*x509.Certificate{leaf, other.cert, c.root.cert}
+	r := set.Check(CheckInput{Cert: leaf, Issuer: other.cert, Path: path, Now: testNow})
+	if r.Status != Unusable || r.CRLID != 1 {
+		t.Fatalf("status %s, CRL %d (%s), want Unusable by CRL 1", r.Status, r.CRLID, r.Reason)
+	}
+	checkReason(t, r.Reason, `indirect CRL 1 lists certificates of issuer "CN=Other Issuing CA", and mtlslb does not support indirect CRLs`)
 }

@@ -258,7 +258,7 @@ func compileListener(i int, l config.Listener, doc *config.Document, stores map[
 		return nil, err
 	}
 
-	names := headerNames(l.HeaderNames)
+	names := httpproxy.HeaderNamesFor(l.HeaderName)
 	lg := &listenerGen{
 		index:     i,
 		addr:      net.JoinHostPort(l.Address, strconv.Itoa(l.Port)),
@@ -286,32 +286,6 @@ func trustStoreNamed(doc *config.Document, name string) bool {
 		}
 	}
 	return false
-}
-
-// headerNames applies a listener's header_names renames to ALB's defaults.
-func headerNames(renames map[string]string) httpproxy.HeaderNames {
-	n := httpproxy.DefaultHeaderNames()
-	for key, name := range renames {
-		switch key {
-		case "x_amzn_mtls_clientcert":
-			n.Clientcert = name
-		case "x_amzn_mtls_clientcert_serial_number":
-			n.Serial = name
-		case "x_amzn_mtls_clientcert_issuer":
-			n.Issuer = name
-		case "x_amzn_mtls_clientcert_subject":
-			n.Subject = name
-		case "x_amzn_mtls_clientcert_validity":
-			n.Validity = name
-		case "x_amzn_mtls_clientcert_leaf":
-			n.Leaf = name
-		case "x_amzn_tls_version":
-			n.TLSVersion = name
-		case "x_amzn_tls_cipher_suite":
-			n.TLSCipherSuite = name
-		}
-	}
-	return n
 }
 
 // connInfo finds the ConnInfo the handshake attached to a request's connection.

@@ -3,6 +3,8 @@ package httpproxy
 import (
 	"net/http"
 	"strings"
+
+	"github.com/mtlslb/mtlslb/internal/config"
 )
 
 // HeaderNames are the names of the eight headers of alb-compat §3.1 on one listener, after renames.
@@ -12,15 +14,21 @@ type HeaderNames struct {
 
 // DefaultHeaderNames returns ALB's names.
 func DefaultHeaderNames() HeaderNames {
+	return HeaderNamesFor(config.DefaultHeaderName)
+}
+
+// HeaderNamesFor returns the names that name gives for each of the configuration's header keys (a
+// listener's HeaderName method, or config.DefaultHeaderName).
+func HeaderNamesFor(name func(key string) string) HeaderNames {
 	return HeaderNames{
-		Clientcert:     "X-Amzn-Mtls-Clientcert",
-		Serial:         "X-Amzn-Mtls-Clientcert-Serial-Number",
-		Issuer:         "X-Amzn-Mtls-Clientcert-Issuer",
-		Subject:        "X-Amzn-Mtls-Clientcert-Subject",
-		Validity:       "X-Amzn-Mtls-Clientcert-Validity",
-		Leaf:           "X-Amzn-Mtls-Clientcert-Leaf",
-		TLSVersion:     "X-Amzn-Tls-Version",
-		TLSCipherSuite: "X-Amzn-Tls-Cipher-Suite",
+		Clientcert:     name(config.HeaderClientCert),
+		Serial:         name(config.HeaderClientCertSerialNumber),
+		Issuer:         name(config.HeaderClientCertIssuer),
+		Subject:        name(config.HeaderClientCertSubject),
+		Validity:       name(config.HeaderClientCertValidity),
+		Leaf:           name(config.HeaderClientCertLeaf),
+		TLSVersion:     name(config.HeaderTLSVersion),
+		TLSCipherSuite: name(config.HeaderTLSCipherSuite),
 	}
 }
 

@@ -574,7 +574,7 @@ func TestBuildSearchBounds(t *testing.T) {
 	// whose signatures must be checked, until the bound stops it.
 	meshAnchor := newRoot(t, "Mesh")
 	var rollovers []*x509.Certificate
-	for range maxIntermediates {
+	for range 24 {
 		rollovers = append(rollovers, meshAnchor.issue(t, "Mesh", asCA()).cert)
 	}
 	b := newBuilder(meshLeaf.cert, rollovers, NewAnchors(certs(meshAnchor)), Options{})

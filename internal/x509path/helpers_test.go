@@ -12,7 +12,6 @@ import (
 	"math/big"
 	"net"
 	"net/url"
-	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -35,8 +34,6 @@ type certConfig struct {
 }
 
 type certOption func(tb testing.TB, c *certConfig)
-
-var serialCounter atomic.Int64
 
 func newECKey(tb testing.TB) crypto.Signer {
 	tb.Helper()
@@ -63,9 +60,13 @@ func (ca *testCert) issue(tb testing.TB, cn string, opts ...certOption) *testCer
 func makeCert(tb testing.TB, issuer *testCert, cn string, opts ...certOption) *testCert {
 	tb.Helper()
 	now := time.Now()
+	serial, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 62))
+	if err != nil {
+		tb.Fatalf("serial number: %v", err)
+	}
 	cfg := &certConfig{
 		template: &x509.Certificate{
-			SerialNumber: big.NewInt(serialCounter.Add(1)),
+			SerialNumber: serial,
 			Subject:      pkix.Name{CommonName: cn, Organization: []string{"mtlslb test"}},
 			NotBefore:    now.Add(-time.Hour),
 			NotAfter:     now.Add(time.Hour),
