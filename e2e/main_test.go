@@ -74,16 +74,20 @@ func waitFor(t testing.TB, what string, timeout time.Duration, cond func() bool)
 
 // site is a PKI, a backend and a configuration directory for the binary.
 type site struct {
-	dir     string
-	root    *testpki.CA
-	issuing *testpki.CA
-	backend string
-	port    int
+	// slowArrived receives when a request for /slow reaches the backend; the backend answers it once
+	// slowRelease is closed.
+	slowArrived chan struct{}
+	slowRelease chan struct{}
+	dir         string
+	root        *testpki.CA
+	issuing     *testpki.CA
+	backend     string
+	port        int
 }
 
 func newSite(t testing.TB) *site {
 	t.Helper()
-	s := &site{dir: t.TempDir(), root: testpki.NewCA(t)}
+	s := &site{dir: t.TempDir(), root: testpki.NewCA(t), slowArrived: make(chan struct{}, 1), slowRelease: make(chan struct{})}
 	s.issuing = s.root.Intermediate(t, "Issuing CA")
 	server := s.root.Server(t, "127.0.0.1")
 	key, err := pki.EncodeKeyPEM(server.Key)
@@ -100,6 +104,10 @@ func newSite(t testing.TB) *site {
 		t.Fatal(err)
 	}
 	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/slow" {
+			s.slowArrived <- struct{}{}
+			<-s.slowRelease
+		}
 		fmt.Fprintf(w, "subject=%s\n", r.Header.Get("X-Amzn-Mtls-Clientcert-Subject"))
 	})}
 	go func() { _ = srv.Serve(ln) }()
@@ -260,9 +268,26 @@ func TestServeReloadAndStop(t *testing.T) {
 	s.write(t, "lb.yaml", []byte(s.config("off")))
 	waitFor(t, "the mode change", 10*time.Second, func() bool { _, err := s.get(t, nil); return err == nil })
 
-	// SIGTERM: a graceful stop with exit status 0.
+	// SIGTERM with a request in flight: the request completes, then the process exits 0.
+	inflight := make(chan error, 1)
+	go func() {
+		resp, err := s.client(t, nil).Get(fmt.Sprintf("https://127.0.0.1:%d/slow", s.port))
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusOK {
+				err = fmt.Errorf("status %d", resp.StatusCode)
+			}
+		}
+		inflight <- err
+	}()
+	<-s.slowArrived
 	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
+	}
+	waitFor(t, "the drain to begin", 10*time.Second, func() bool { return strings.Contains(p.stderr.String(), "draining connections") })
+	close(s.slowRelease)
+	if err := <-inflight; err != nil {
+		t.Errorf("the request in flight at SIGTERM failed: %v", err)
 	}
 	select {
 	case err := <-p.done:
