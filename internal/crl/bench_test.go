@@ -7,6 +7,8 @@ import (
 	"runtime"
 	"testing"
 	"time"
+
+	"github.com/mtlslb/mtlslb/internal/der"
 )
 
 // bigCRL builds and signs a CRL of ca with n entries: random 16-octet
@@ -23,16 +25,16 @@ func bigCRL(tb testing.TB, ca *testCA, n int, listed *x509.Certificate) []byte {
 			tb.Fatal(err)
 		}
 		serial[0] = serial[0]&0x7f | 0x40 // positive, 16 octets, not a listed leaf's
-		e := appendTLV(nil, tagInteger, serial)
-		entries = appendTLV(entries, tagSequence, append(e, date...))
+		e := der.Append(nil, der.Integer, serial)
+		entries = der.Append(entries, der.Sequence, append(e, date...))
 	}
 	listedSerial, ok := certSerial(listed.RawTBSCertificate)
 	if !ok {
 		tb.Fatal("cannot read the listed certificate's serial")
 	}
-	entries = appendTLV(entries, tagSequence, append(appendTLV(nil, tagInteger, listedSerial), date...))
+	entries = der.Append(entries, der.Sequence, append(der.Append(nil, der.Integer, listedSerial), date...))
 	f := ca.defaultTBS()
-	f.revoked = appendTLV(nil, tagSequence, entries)
+	f.revoked = der.Append(nil, der.Sequence, entries)
 	return ca.assemble(tb, f, false)
 }
 

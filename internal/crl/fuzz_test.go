@@ -5,6 +5,8 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/mtlslb/mtlslb/internal/conformance"
 )
 
 // vectorSeeds returns the CRL and leaf of every vector, for fuzz corpora.
@@ -43,7 +45,7 @@ func FuzzParse(f *testing.F) {
 		f.Add(der)
 		f.Add(toPEM(der))
 	}
-	pkitsCRLs, err := filepath.Glob(filepath.Join(pkitsDir, "crls", "*.crl"))
+	pkitsCRLs, err := filepath.Glob(filepath.Join(conformance.TestdataDir(f), "pkits", "crls", "*.crl"))
 	if err != nil || len(pkitsCRLs) == 0 {
 		f.Fatalf("no PKITS CRLs: %v", err)
 	}

@@ -12,6 +12,8 @@ import (
 	"math/big"
 	"testing"
 	"time"
+
+	"github.com/mtlslb/mtlslb/internal/der"
 )
 
 // testNow is the time every generated certificate and CRL is built around.
@@ -49,9 +51,9 @@ func withCRLIssuer(tb testing.TB, uri string, dn pkix.Name) certOption {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	dp := appendTLV(nil, tagContextCons0, appendTLV(nil, distributionPointFull, appendTLV(nil, classContext|6, []byte(uri))))
-	dp = append(dp, appendTLV(nil, tagContextCons2, appendTLV(nil, generalNameDirName, name))...)
-	value := appendTLV(nil, tagSequence, appendTLV(nil, tagSequence, dp))
+	dp := der.Append(nil, tagContextCons0, der.Append(nil, distributionPointFull, der.Append(nil, der.ClassContextSpecific|6, []byte(uri))))
+	dp = append(dp, der.Append(nil, tagContextCons2, der.Append(nil, generalNameDirName, name))...)
+	value := der.Append(nil, der.Sequence, der.Append(nil, der.Sequence, dp))
 	return func(c *x509.Certificate) {
 		c.ExtraExtensions = append(c.ExtraExtensions, pkix.Extension{Id: asn1.ObjectIdentifier{2, 5, 29, 31}, Value: value})
 	}
@@ -149,14 +151,14 @@ func mustParseCert(tb testing.TB, der []byte) *x509.Certificate {
 // wild did, and the debug_test.go directive lets crypto/x509 parse them.
 func (ca *testCA) withNegativeSerial(tb testing.TB, cert *x509.Certificate, n int64) *x509.Certificate {
 	tb.Helper()
-	d := derInput(cert.RawTBSCertificate)
-	content, ok := d.read(tagSequence)
-	if !ok {
+	d := der.Reader(cert.RawTBSCertificate)
+	content, err := d.Read(der.Sequence)
+	if err != nil {
 		tb.Fatal("malformed TBSCertificate")
 	}
-	tbs := derInput(content)
-	version, _, _ := tbs.readFull(tagContextCons0)
-	if _, ok := tbs.read(tagInteger); !ok {
+	tbs := der.Reader(content)
+	version, _, _ := tbs.ReadFull(tagContextCons0)
+	if _, err := tbs.Read(der.Integer); err != nil {
 		tb.Fatal("malformed serial")
 	}
 	serial, err := asn1.Marshal(big.NewInt(n))
@@ -164,20 +166,20 @@ func (ca *testCA) withNegativeSerial(tb testing.TB, cert *x509.Certificate, n in
 		tb.Fatal(err)
 	}
 	body := append(append(append([]byte(nil), version...), serial...), tbs...)
-	newTBS := appendTLV(nil, tagSequence, body)
+	newTBS := der.Append(nil, der.Sequence, body)
 	digest := sha256.Sum256(newTBS)
 	sig, err := ca.key.Sign(rand.Reader, digest[:], crypto.SHA256)
 	if err != nil {
 		tb.Fatal(err)
 	}
-	outer := derInput(cert.Raw)
-	certContent, _ := outer.read(tagSequence)
-	parts := derInput(certContent)
-	parts.next() // the old TBS
-	sigAlg, _, _ := parts.readFull(tagSequence)
-	der := append(append([]byte(nil), newTBS...), sigAlg...)
-	der = appendTLV(der, tagBitString, append([]byte{0}, sig...))
-	return mustParseCert(tb, appendTLV(nil, tagSequence, der))
+	outer := der.Reader(cert.Raw)
+	certContent, _ := outer.Read(der.Sequence)
+	parts := der.Reader(certContent)
+	parts.ReadAny() // the old TBS
+	sigAlg, _, _ := parts.ReadFull(der.Sequence)
+	body = append(append([]byte(nil), newTBS...), sigAlg...)
+	body = der.Append(body, der.BitString, append([]byte{0}, sig...))
+	return mustParseCert(tb, der.Append(nil, der.Sequence, body))
 }
 
 // crlOption adjusts a CRL template before it is signed.
@@ -220,30 +222,30 @@ func (p idp) encode() []byte {
 	if len(p.uris) > 0 {
 		var names []byte
 		for _, u := range p.uris {
-			names = appendTLV(names, classContext|6, []byte(u))
+			names = der.Append(names, der.ClassContextSpecific|6, []byte(u))
 		}
-		body = appendTLV(body, tagContextCons0, appendTLV(nil, distributionPointFull, names))
+		body = der.Append(body, tagContextCons0, der.Append(nil, distributionPointFull, names))
 	}
-	flag := func(tag byte, on bool) {
+	flag := func(tag der.Tag, on bool) {
 		if on {
-			body = appendTLV(body, tag, []byte{0xff})
+			body = der.Append(body, tag, []byte{0xff})
 		}
 	}
-	flag(classContext|1, p.onlyUser)
+	flag(der.ClassContextSpecific|1, p.onlyUser)
 	if p.falseFlag {
-		body = appendTLV(body, classContext|1, []byte{0x00})
+		body = der.Append(body, der.ClassContextSpecific|1, []byte{0x00})
 	}
-	flag(classContext|2, p.onlyCA)
+	flag(der.ClassContextSpecific|2, p.onlyCA)
 	if len(p.reasons) > 0 {
 		bits := make([]byte, 2)
 		for _, r := range p.reasons {
 			bits[r/8] |= 0x80 >> (r % 8)
 		}
-		body = appendTLV(body, classContext|3, append([]byte{0}, bits...))
+		body = der.Append(body, der.ClassContextSpecific|3, append([]byte{0}, bits...))
 	}
-	flag(classContext|4, p.indirect)
-	flag(classContext|5, p.onlyAttr)
-	return appendTLV(nil, tagSequence, body)
+	flag(der.ClassContextSpecific|4, p.indirect)
+	flag(der.ClassContextSpecific|5, p.onlyAttr)
+	return der.Append(nil, der.Sequence, body)
 }
 
 func withIDP(p idp) crlOption {

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"hash/maphash"
 	"time"
+
+	"github.com/mtlslb/mtlslb/internal/der"
 )
 
 // serialIndex finds a CRL's entries by serial number. It is an open
@@ -25,9 +27,9 @@ type serialIndex struct {
 	mask  uint64
 }
 
-// buildIndex indexes the entries at offsets in der, and refuses a serial
-// that is listed twice (its two entries could disagree).
-func buildIndex(der []byte, offsets []uint32) (serialIndex, error) {
+// buildIndex indexes the entries at offsets in raw, a CRL's DER, and refuses
+// a serial that is listed twice (its two entries could disagree).
+func buildIndex(raw []byte, offsets []uint32) (serialIndex, error) {
 	ix := serialIndex{seed: maphash.MakeSeed()}
 	if len(offsets) == 0 {
 		return ix, nil
@@ -39,12 +41,12 @@ func buildIndex(der []byte, offsets []uint32) (serialIndex, error) {
 	ix.slots = make([]uint64, size)
 	ix.mask = uint64(size - 1)
 	for _, off := range offsets {
-		serial := entrySerial(der, off)
+		serial := entrySerial(raw, off)
 		h := maphash.Bytes(ix.seed, serial)
 		i := h & ix.mask
 		for ; ix.slots[i] != 0; i = (i + 1) & ix.mask {
 			s := ix.slots[i]
-			if uint32(s) == uint32(h>>32) && bytes.Equal(entrySerial(der, uint32(s>>32)), serial) {
+			if uint32(s) == uint32(h>>32) && bytes.Equal(entrySerial(raw, uint32(s>>32)), serial) {
 				return serialIndex{}, fmt.Errorf("serial number %X is listed twice", serial)
 			}
 		}
@@ -53,9 +55,9 @@ func buildIndex(der []byte, offsets []uint32) (serialIndex, error) {
 	return ix, nil
 }
 
-// lookup returns the offset in der of the entry for serial (DER INTEGER
-// contents).
-func (ix *serialIndex) lookup(der, serial []byte) (uint32, bool) {
+// lookup returns the offset in raw, the CRL's DER, of the entry for serial
+// (DER INTEGER contents).
+func (ix *serialIndex) lookup(raw, serial []byte) (uint32, bool) {
 	if len(ix.slots) == 0 {
 		return 0, false
 	}
@@ -65,7 +67,7 @@ func (ix *serialIndex) lookup(der, serial []byte) (uint32, bool) {
 		if s == 0 {
 			return 0, false
 		}
-		if uint32(s) == uint32(h>>32) && bytes.Equal(entrySerial(der, uint32(s>>32)), serial) {
+		if uint32(s) == uint32(h>>32) && bytes.Equal(entrySerial(raw, uint32(s>>32)), serial) {
 			return uint32(s >> 32), true
 		}
 	}
@@ -81,11 +83,11 @@ func (ix *serialIndex) bytesPerEntry(entries int) float64 {
 
 // entrySerial returns the serial number of the entry at off. Parse has
 // checked the entry, so the reads cannot fail on a CRL it returned.
-func entrySerial(der []byte, off uint32) []byte {
-	d := derInput(der[off:])
-	content, _ := d.read(tagSequence)
-	e := derInput(content)
-	serial, _ := e.read(tagInteger)
+func entrySerial(raw []byte, off uint32) []byte {
+	d := der.Reader(raw[off:])
+	content, _ := d.Read(der.Sequence)
+	e := der.Reader(content)
+	serial, _ := e.Read(der.Integer)
 	return serial
 }
 
@@ -96,14 +98,14 @@ type revokedEntry struct {
 }
 
 // entryAt decodes the entry at off.
-func entryAt(der []byte, off uint32) revokedEntry {
-	d := derInput(der[off:])
-	content, _ := d.read(tagSequence)
-	e := derInput(content)
-	e.read(tagInteger)
+func entryAt(raw []byte, off uint32) revokedEntry {
+	d := der.Reader(raw[off:])
+	content, _ := d.Read(der.Sequence)
+	e := der.Reader(content)
+	e.Read(der.Integer)
 	date, _, _ := readTime(&e)
 	r := revokedEntry{date: date, reason: reasonAbsent}
-	if exts, ok := e.read(tagSequence); ok {
+	if exts, err := e.Read(der.Sequence); err == nil {
 		if info, err := parseEntryExtensions(exts); err == nil {
 			r.reason = info.reason
 		}
@@ -113,27 +115,27 @@ func entryAt(der []byte, off uint32) revokedEntry {
 
 // isRemoveFromCRL reports whether the entry at off has reason removeFromCRL,
 // which in a delta CRL takes the serial off the base CRL (RFC 5280 §5.2.4).
-func isRemoveFromCRL(der []byte, off uint32) bool {
-	return entryAt(der, off).reason == reasonRemoveFromCRL
+func isRemoveFromCRL(raw []byte, off uint32) bool {
+	return entryAt(raw, off).reason == reasonRemoveFromCRL
 }
 
 // certSerial returns the DER INTEGER contents of cert's serial number, read
 // from its raw TBSCertificate so that it matches CRL entries byte for byte
 // without a big.Int conversion.
 func certSerial(rawTBS []byte) ([]byte, bool) {
-	d := derInput(rawTBS)
-	content, ok := d.read(tagSequence)
-	if !ok {
+	d := der.Reader(rawTBS)
+	content, err := d.Read(der.Sequence)
+	if err != nil {
 		return nil, false
 	}
-	tbs := derInput(content)
-	if _, present, ok := tbs.readOptional(tagContextCons0); !ok {
+	tbs := der.Reader(content)
+	if _, present, err := tbs.ReadOptional(tagContextCons0); err != nil {
 		return nil, false
 	} else if present {
 		// version [0] EXPLICIT; skipped.
 	}
-	serial, ok := tbs.read(tagInteger)
-	if !ok || !validInteger(serial) {
+	serial, err := tbs.Read(der.Integer)
+	if err != nil || !der.ValidInteger(serial) {
 		return nil, false
 	}
 	return serial, true
@@ -141,16 +143,16 @@ func certSerial(rawTBS []byte) ([]byte, bool) {
 
 // collectCertIssuers returns the certificateIssuer names of an indirect
 // CRL's entries.
-func collectCertIssuers(der []byte, offsets []uint32) [][]byte {
+func collectCertIssuers(raw []byte, offsets []uint32) [][]byte {
 	var names [][]byte
 	for _, off := range offsets {
-		d := derInput(der[off:])
-		content, _ := d.read(tagSequence)
-		e := derInput(content)
-		e.read(tagInteger)
+		d := der.Reader(raw[off:])
+		content, _ := d.Read(der.Sequence)
+		e := der.Reader(content)
+		e.Read(der.Integer)
 		readTime(&e)
-		exts, ok := e.read(tagSequence)
-		if !ok {
+		exts, err := e.Read(der.Sequence)
+		if err != nil {
 			continue
 		}
 		if info, err := parseEntryExtensions(exts); err == nil && info.certIssuer != nil {

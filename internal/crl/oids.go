@@ -1,5 +1,15 @@
 package crl
 
+import "github.com/mtlslb/mtlslb/internal/der"
+
+// Identifier octets of the context-specific elements of CRLs and
+// certificates that Parse and Check read.
+const (
+	tagContextCons0    = der.ClassContextSpecific | der.Constructed | 0
+	tagContextCons2    = der.ClassContextSpecific | der.Constructed | 2
+	generalNameDirName = der.ClassContextSpecific | der.Constructed | 4 // directoryName [4] Name
+)
+
 // Object identifiers as the contents octets of their DER encoding, so that
 // they compare with a string conversion instead of a parse.
 const (
@@ -20,8 +30,8 @@ const (
 	reasonAbsent          = -1
 	allReasons            = 0x1fe // ReasonFlags bits 1..8: every reason, without "unused" (bit 0)
 	reasonFlagsMaxBits    = 9
-	distributionPointFull = 0xa0 // fullName [0] GeneralNames, inside DistributionPointName
-	distributionPointRel  = 0xa1 // nameRelativeToCRLIssuer [1] RDN
+	distributionPointFull = der.ClassContextSpecific | der.Constructed | 0 // fullName [0] GeneralNames, inside DistributionPointName
+	distributionPointRel  = der.ClassContextSpecific | der.Constructed | 1 // nameRelativeToCRLIssuer [1] RDN
 )
 
 // reasonName returns the RFC 5280 §5.3.1 name of a CRLReason code, as the

@@ -10,6 +10,7 @@ import (
 	"math/big"
 	"time"
 
+	"github.com/mtlslb/mtlslb/internal/der"
 	"github.com/mtlslb/mtlslb/internal/x509name"
 )
 
@@ -52,11 +53,11 @@ type CRL struct {
 //
 // Parse does not check the signature; see CheckSignatureFrom and NewSet.
 func Parse(data []byte) (*CRL, error) {
-	der, err := decodeInput(data)
+	raw, err := decodeInput(data)
 	if err != nil {
 		return nil, fmt.Errorf("parsing CRL: %w", err)
 	}
-	c, err := parseDER(der)
+	c, err := parseDER(raw)
 	if err != nil {
 		return nil, fmt.Errorf("parsing CRL: %w", err)
 	}
@@ -103,52 +104,52 @@ type entryFlags struct {
 	certIssuer    bool
 }
 
-func parseDER(der []byte) (*CRL, error) {
-	if uint64(len(der)) > maxCRLBytes {
-		return nil, fmt.Errorf("%d bytes is more than the %d this index can address", len(der), uint64(maxCRLBytes))
+func parseDER(raw []byte) (*CRL, error) {
+	if uint64(len(raw)) > maxCRLBytes {
+		return nil, fmt.Errorf("%d bytes is more than the %d this index can address", len(raw), uint64(maxCRLBytes))
 	}
 	// Without spare capacity, a caller appending to Raw() cannot write
 	// into memory the CRL owns.
-	der = der[:len(der):len(der)]
-	c := &CRL{raw: der}
+	raw = raw[:len(raw):len(raw)]
+	c := &CRL{raw: raw}
 	var env parsedEnvelope
 
-	input := derInput(der)
-	outer, ok := input.read(tagSequence)
-	if !ok {
+	input := der.Reader(raw)
+	outer, err := input.Read(der.Sequence)
+	if err != nil {
 		return nil, errors.New("not a DER CertificateList SEQUENCE")
 	}
-	if !input.empty() {
+	if !input.Empty() {
 		return nil, errors.New("trailing data after the CertificateList")
 	}
-	body := derInput(outer)
-	tbsFull, tbsContent, ok := body.readFull(tagSequence)
-	if !ok {
+	body := der.Reader(outer)
+	tbsFull, tbsContent, err := body.ReadFull(der.Sequence)
+	if err != nil {
 		return nil, errors.New("malformed tbsCertList")
 	}
 	c.rawTBS = tbsFull
-	if env.outerSigAlg, _, ok = body.readFull(tagSequence); !ok {
+	if env.outerSigAlg, _, err = body.ReadFull(der.Sequence); err != nil {
 		return nil, errors.New("malformed signatureAlgorithm")
 	}
-	sigFull, sigContent, ok := body.readFull(tagBitString)
-	if !ok {
+	sigFull, sigContent, err := body.ReadFull(der.BitString)
+	if err != nil {
 		return nil, errors.New("malformed signatureValue")
 	}
 	env.signatureValue = sigFull
-	sig, unused, ok := parseBitString(sigContent)
-	if !ok || unused != 0 || len(sig) == 0 {
+	sig, unused, err := der.ParseBitString(sigContent)
+	if err != nil || unused != 0 || len(sig) == 0 {
 		return nil, errors.New("malformed signatureValue")
 	}
 	c.signature = sig
-	if !body.empty() {
+	if !body.Empty() {
 		return nil, errors.New("trailing data after signatureValue")
 	}
 
-	tbs := derInput(tbsContent)
+	tbs := der.Reader(tbsContent)
 	version := 1
-	if t, _ := tbs.peek(); t == tagInteger {
-		v, ok := tbs.read(tagInteger)
-		if !ok {
+	if t, _ := tbs.Peek(); t == der.Integer {
+		v, err := tbs.Read(der.Integer)
+		if err != nil {
 			return nil, errors.New("malformed version")
 		}
 		// RFC 5280 §5.1.2.1: a v1 CRL omits the field; if present it is v2.
@@ -157,13 +158,13 @@ func parseDER(der []byte) (*CRL, error) {
 		}
 		version = 2
 	}
-	if env.tbsSigAlg, _, ok = tbs.readFull(tagSequence); !ok {
+	if env.tbsSigAlg, _, err = tbs.ReadFull(der.Sequence); err != nil {
 		return nil, errors.New("malformed tbsCertList signature algorithm")
 	}
 	if !bytes.Equal(env.tbsSigAlg, env.outerSigAlg) {
 		return nil, errors.New("the tbsCertList and CertificateList signature algorithms differ")
 	}
-	if env.issuer, _, ok = tbs.readFull(tagSequence); !ok {
+	if env.issuer, _, err = tbs.ReadFull(der.Sequence); err != nil {
 		return nil, errors.New("malformed issuer")
 	}
 	issuer, err := x509name.Parse(env.issuer)
@@ -175,10 +176,11 @@ func parseDER(der []byte) (*CRL, error) {
 		return nil, errors.New("empty issuer name")
 	}
 	c.rawIssuer, c.issuerKey, c.issuerName = env.issuer, issuer.Key(), issuer.String()
+	var ok bool
 	if c.thisUpdate, env.thisUpdate, ok = readTime(&tbs); !ok {
 		return nil, errors.New("malformed thisUpdate")
 	}
-	if t, _ := tbs.peek(); t == tagUTCTime || t == tagGeneralizedTime {
+	if t, _ := tbs.Peek(); t == der.UTCTime || t == der.GeneralizedTime {
 		if c.nextUpdate, env.nextUpdate, ok = readTime(&tbs); !ok {
 			return nil, errors.New("malformed nextUpdate")
 		}
@@ -189,24 +191,24 @@ func parseDER(der []byte) (*CRL, error) {
 
 	var offsets []uint32
 	var flags entryFlags
-	if t, _ := tbs.peek(); t == tagSequence {
-		list, ok := tbs.read(tagSequence)
-		if !ok {
+	if t, _ := tbs.Peek(); t == der.Sequence {
+		list, err := tbs.Read(der.Sequence)
+		if err != nil {
 			return nil, errors.New("malformed revokedCertificates")
 		}
 		if len(list) == 0 {
 			// RFC 5280 §5.1.2.6: with no entries the field is omitted.
 			return nil, errors.New("revokedCertificates is present but empty")
 		}
-		if offsets, flags, err = parseEntries(der, list, version); err != nil {
+		if offsets, flags, err = parseEntries(raw, list, version); err != nil {
 			return nil, err
 		}
 	}
 	c.count = len(offsets)
 
-	if t, _ := tbs.peek(); t == tagContextCons0 {
-		full, content, ok := tbs.readFull(tagContextCons0)
-		if !ok {
+	if t, _ := tbs.Peek(); t == tagContextCons0 {
+		full, content, err := tbs.ReadFull(tagContextCons0)
+		if err != nil {
 			return nil, errors.New("malformed crlExtensions")
 		}
 		if version == 1 {
@@ -217,7 +219,7 @@ func parseDER(der []byte) (*CRL, error) {
 			return nil, err
 		}
 	}
-	if !tbs.empty() {
+	if !tbs.Empty() {
 		return nil, errors.New("trailing data in tbsCertList")
 	}
 
@@ -231,8 +233,8 @@ func parseDER(der []byte) (*CRL, error) {
 	if indirect {
 		// Indirect CRLs are refused at Check time, so they get no index;
 		// their entries may legitimately repeat a serial for two issuers.
-		c.certIssuers = collectCertIssuers(der, offsets)
-	} else if c.entries, err = buildIndex(der, offsets); err != nil {
+		c.certIssuers = collectCertIssuers(raw, offsets)
+	} else if c.entries, err = buildIndex(raw, offsets); err != nil {
 		return nil, err
 	}
 
@@ -243,20 +245,20 @@ func parseDER(der []byte) (*CRL, error) {
 }
 
 // parseEntries checks every revokedCertificates entry and returns their
-// offsets in der.
-func parseEntries(der, list []byte, version int) ([]uint32, entryFlags, error) {
+// offsets in raw, the CRL's DER.
+func parseEntries(raw, list []byte, version int) ([]uint32, entryFlags, error) {
 	var offsets []uint32
 	var flags entryFlags
-	rest := derInput(list)
-	for !rest.empty() {
+	rest := der.Reader(list)
+	for !rest.Empty() {
 		n := len(offsets) + 1
-		full, content, ok := rest.readFull(tagSequence)
-		if !ok {
+		full, content, err := rest.ReadFull(der.Sequence)
+		if err != nil {
 			return nil, flags, fmt.Errorf("revoked entry %d: malformed", n)
 		}
-		e := derInput(content)
-		serial, ok := e.read(tagInteger)
-		if !ok || !validInteger(serial) {
+		e := der.Reader(content)
+		serial, err := e.Read(der.Integer)
+		if err != nil || !der.ValidInteger(serial) {
 			return nil, flags, fmt.Errorf("revoked entry %d: malformed serial number", n)
 		}
 		if len(serial) > maxSerialOctets {
@@ -265,9 +267,9 @@ func parseEntries(der, list []byte, version int) ([]uint32, entryFlags, error) {
 		if !skipTime(&e) {
 			return nil, flags, fmt.Errorf("revoked entry %d: malformed revocationDate", n)
 		}
-		if !e.empty() {
-			exts, ok := e.read(tagSequence)
-			if !ok {
+		if !e.Empty() {
+			exts, err := e.Read(der.Sequence)
+			if err != nil {
 				return nil, flags, fmt.Errorf("revoked entry %d: malformed crlEntryExtensions", n)
 			}
 			if version == 1 {
@@ -279,18 +281,18 @@ func parseEntries(der, list []byte, version int) ([]uint32, entryFlags, error) {
 			}
 			flags.removeFromCRL = flags.removeFromCRL || info.reason == reasonRemoveFromCRL
 			flags.certIssuer = flags.certIssuer || info.certIssuer != nil
-			if !e.empty() {
+			if !e.Empty() {
 				return nil, flags, fmt.Errorf("revoked entry %d: trailing data", n)
 			}
 		}
-		offsets = append(offsets, offsetIn(der, full))
+		offsets = append(offsets, offsetIn(raw, full))
 	}
 	return offsets, flags, nil
 }
 
-// offsetIn returns where sub, a subslice of der, starts. Subslices share
-// der's backing array, so their remaining capacity tells their position.
-func offsetIn(der, sub []byte) uint32 { return uint32(cap(der) - cap(sub)) }
+// offsetIn returns where sub, a subslice of raw, starts. Subslices share
+// raw's backing array, so their remaining capacity tells their position.
+func offsetIn(raw, sub []byte) uint32 { return uint32(cap(raw) - cap(sub)) }
 
 // entryInfo is what the extensions of one entry say.
 type entryInfo struct {
@@ -306,30 +308,30 @@ func parseEntryExtensions(content []byte) (entryInfo, error) {
 		return info, errors.New("empty crlEntryExtensions")
 	}
 	var seenReason, seenInvalidity, seenIssuer bool
-	rest := derInput(content)
-	for !rest.empty() {
+	rest := der.Reader(content)
+	for !rest.Empty() {
 		oid, critical, value, err := readExtension(&rest)
 		if err != nil {
 			return info, err
 		}
-		v := derInput(value)
+		v := der.Reader(value)
 		switch {
-		case oidEqual(oid, oidReasonCode):
-			code, ok := v.read(tagEnumerated)
-			if seenReason || !ok || !v.empty() || len(code) != 1 || code[0] > reasonAACompromise || code[0] == reasonUnused {
+		case string(oid) == oidReasonCode:
+			code, err := v.Read(der.Enumerated)
+			if seenReason || err != nil || !v.Empty() || len(code) != 1 || code[0] > reasonAACompromise || code[0] == reasonUnused {
 				return info, errors.New("malformed or repeated reasonCode")
 			}
 			seenReason, info.reason = true, int(code[0])
-		case oidEqual(oid, oidInvalidityDate):
-			t, _ := v.peek()
+		case string(oid) == oidInvalidityDate:
+			t, _ := v.Peek()
 			_, _, ok := readTime(&v)
-			if seenInvalidity || !ok || t != tagGeneralizedTime || !v.empty() {
+			if seenInvalidity || !ok || t != der.GeneralizedTime || !v.Empty() {
 				return info, errors.New("malformed or repeated invalidityDate")
 			}
 			seenInvalidity = true
-		case oidEqual(oid, oidCertificateIssuer):
-			names, ok := v.read(tagSequence)
-			if seenIssuer || !ok || !v.empty() {
+		case string(oid) == oidCertificateIssuer:
+			names, err := v.Read(der.Sequence)
+			if seenIssuer || err != nil || !v.Empty() {
 				return info, errors.New("malformed or repeated certificateIssuer")
 			}
 			dn, err := checkGeneralNames(names)
@@ -352,17 +354,17 @@ func parseEntryExtensions(content []byte) (entryInfo, error) {
 // records the ones Check uses. Known: cRLNumber, authorityKeyIdentifier,
 // issuingDistributionPoint, deltaCRLIndicator, freshestCRL.
 func (c *CRL) parseExtensions(wrapped []byte) error {
-	w := derInput(wrapped)
-	content, ok := w.read(tagSequence)
-	if !ok || !w.empty() {
+	w := der.Reader(wrapped)
+	content, err := w.Read(der.Sequence)
+	if err != nil || !w.Empty() {
 		return errors.New("malformed crlExtensions")
 	}
 	if len(content) == 0 {
 		return errors.New("empty crlExtensions")
 	}
 	var seen []string
-	rest := derInput(content)
-	for !rest.empty() {
+	rest := der.Reader(content)
+	for !rest.Empty() {
 		oid, critical, value, err := readExtension(&rest)
 		if err != nil {
 			return err
@@ -373,25 +375,26 @@ func (c *CRL) parseExtensions(wrapped []byte) error {
 			}
 		}
 		seen = append(seen, string(oid))
+		var ok bool
 		switch {
-		case oidEqual(oid, oidCRLNumber):
+		case string(oid) == oidCRLNumber:
 			if c.number, ok = parseCRLNumber(value); !ok {
 				return errors.New("malformed cRLNumber")
 			}
-		case oidEqual(oid, oidDeltaCRLIndicator):
+		case string(oid) == oidDeltaCRLIndicator:
 			if c.baseNumber, ok = parseCRLNumber(value); !ok {
 				return errors.New("malformed deltaCRLIndicator")
 			}
-		case oidEqual(oid, oidAuthorityKeyID):
+		case string(oid) == oidAuthorityKeyID:
 			if !validAuthorityKeyID(value) {
 				return errors.New("malformed authorityKeyIdentifier")
 			}
-		case oidEqual(oid, oidIssuingDistPoint):
+		case string(oid) == oidIssuingDistPoint:
 			if c.idp, err = parseIDP(value, c.rawIssuer); err != nil {
 				return fmt.Errorf("issuingDistributionPoint: %w", err)
 			}
 			c.idpRaw = value
-		case oidEqual(oid, oidFreshestCRL):
+		case string(oid) == oidFreshestCRL:
 			if err := checkDistributionPoints(value); err != nil {
 				return fmt.Errorf("freshestCRL: %w", err)
 			}
@@ -414,24 +417,24 @@ func (c *CRL) parseExtensions(wrapped []byte) error {
 
 // readExtension reads one Extension: extnID, critical DEFAULT FALSE,
 // extnValue.
-func readExtension(rest *derInput) (oid []byte, critical bool, value []byte, err error) {
-	content, ok := rest.read(tagSequence)
-	if !ok {
+func readExtension(rest *der.Reader) (oid []byte, critical bool, value []byte, err error) {
+	content, err := rest.Read(der.Sequence)
+	if err != nil {
 		return nil, false, nil, errors.New("malformed extension")
 	}
-	e := derInput(content)
-	if oid, ok = e.read(tagOID); !ok || !validOID(oid) {
+	e := der.Reader(content)
+	if oid, err = e.Read(der.OID); err != nil || !der.ValidOID(oid) {
 		return nil, false, nil, errors.New("malformed extension id")
 	}
-	if t, _ := e.peek(); t == tagBoolean {
+	if t, _ := e.Peek(); t == der.Boolean {
 		// An explicit FALSE is not DER, but crypto/x509 and most verifiers
 		// accept it, and it can only make the extension less binding.
-		b, _ := e.read(tagBoolean)
-		if critical, ok = parseBoolean(b); !ok {
+		b, _ := e.Read(der.Boolean)
+		if critical, err = der.ParseBoolean(b); err != nil {
 			return nil, false, nil, fmt.Errorf("extension %s: malformed critical flag", oidString(oid))
 		}
 	}
-	if value, ok = e.read(tagOctetString); !ok || !e.empty() {
+	if value, err = e.Read(der.OctetString); err != nil || !e.Empty() {
 		return nil, false, nil, fmt.Errorf("extension %s: malformed value", oidString(oid))
 	}
 	return oid, critical, value, nil
@@ -440,9 +443,9 @@ func readExtension(rest *derInput) (oid []byte, critical bool, value []byte, err
 // parseCRLNumber decodes a cRLNumber or BaseCRLNumber: a non-negative
 // INTEGER of at most 20 octets.
 func parseCRLNumber(value []byte) (*big.Int, bool) {
-	v := derInput(value)
-	n, ok := v.read(tagInteger)
-	if !ok || !v.empty() || !validInteger(n) || n[0]&0x80 != 0 {
+	v := der.Reader(value)
+	n, err := v.Read(der.Integer)
+	if err != nil || !v.Empty() || !der.ValidInteger(n) || n[0]&0x80 != 0 {
 		return nil, false
 	}
 	number := new(big.Int).SetBytes(n)
@@ -456,48 +459,32 @@ func parseCRLNumber(value []byte) (*big.Int, bool) {
 // SEQUENCE { [0] keyIdentifier, [1] authorityCertIssuer, [2] serial }, all
 // optional, in order.
 func validAuthorityKeyID(value []byte) bool {
-	v := derInput(value)
-	content, ok := v.read(tagSequence)
-	if !ok || !v.empty() {
+	v := der.Reader(value)
+	content, err := v.Read(der.Sequence)
+	if err != nil || !v.Empty() {
 		return false
 	}
-	seq := derInput(content)
-	if _, _, ok := seq.readOptional(classContext | 0); !ok {
+	seq := der.Reader(content)
+	if _, _, err := seq.ReadOptional(der.ClassContextSpecific | 0); err != nil {
 		return false
 	}
-	if names, present, ok := seq.readOptional(classContext | flagConstructed | 1); !ok {
+	if names, present, err := seq.ReadOptional(der.ClassContextSpecific | der.Constructed | 1); err != nil {
 		return false
 	} else if present {
 		if _, err := checkGeneralNames(names); err != nil {
 			return false
 		}
 	}
-	if serial, present, ok := seq.readOptional(classContext | 2); !ok || (present && !validInteger(serial)) {
+	if serial, present, err := seq.ReadOptional(der.ClassContextSpecific | 2); err != nil || (present && !der.ValidInteger(serial)) {
 		return false
 	}
-	return seq.empty()
-}
-
-// validOID checks the contents of an OBJECT IDENTIFIER: non-empty, each
-// subidentifier minimally encoded and terminated.
-func validOID(content []byte) bool {
-	if len(content) == 0 || content[len(content)-1]&0x80 != 0 {
-		return false
-	}
-	start := true
-	for _, b := range content {
-		if start && b == 0x80 {
-			return false
-		}
-		start = b&0x80 == 0
-	}
-	return true
+	return seq.Empty()
 }
 
 // oidString writes DER OID contents in dotted form, for error messages.
 func oidString(content []byte) string {
 	var id asn1.ObjectIdentifier
-	if _, err := asn1.Unmarshal(appendTLV([]byte(nil), tagOID, content), &id); err != nil {
+	if _, err := asn1.Unmarshal(der.Append([]byte(nil), der.OID, content), &id); err != nil {
 		return fmt.Sprintf("%X", content)
 	}
 	return id.String()
@@ -505,13 +492,13 @@ func oidString(content []byte) string {
 
 // readTime reads a UTCTime or GeneralizedTime in the only forms RFC 5280
 // §4.1.2.5 allows: YYMMDDHHMMSSZ and YYYYMMDDHHMMSSZ.
-func readTime(d *derInput) (t time.Time, full []byte, ok bool) {
-	tag, _ := d.peek()
-	if tag != tagUTCTime && tag != tagGeneralizedTime {
+func readTime(d *der.Reader) (t time.Time, full []byte, ok bool) {
+	tag, _ := d.Peek()
+	if tag != der.UTCTime && tag != der.GeneralizedTime {
 		return time.Time{}, nil, false
 	}
-	_, full, content, ok := d.next()
-	if !ok {
+	_, full, content, err := d.ReadAny()
+	if err != nil {
 		return time.Time{}, nil, false
 	}
 	t, ok = parseTime(tag, content)
@@ -519,20 +506,20 @@ func readTime(d *derInput) (t time.Time, full []byte, ok bool) {
 }
 
 // skipTime checks and consumes a Time without converting it.
-func skipTime(d *derInput) bool {
-	tag, _ := d.peek()
-	if tag != tagUTCTime && tag != tagGeneralizedTime {
+func skipTime(d *der.Reader) bool {
+	tag, _ := d.Peek()
+	if tag != der.UTCTime && tag != der.GeneralizedTime {
 		return false
 	}
-	_, _, content, ok := d.next()
-	if !ok {
+	_, _, content, err := d.ReadAny()
+	if err != nil {
 		return false
 	}
-	_, ok = timeFields(tag, content)
+	_, ok := timeFields(tag, content)
 	return ok
 }
 
-func parseTime(tag byte, s []byte) (time.Time, bool) {
+func parseTime(tag der.Tag, s []byte) (time.Time, bool) {
 	f, ok := timeFields(tag, s)
 	if !ok {
 		return time.Time{}, false
@@ -544,13 +531,13 @@ func parseTime(tag byte, s []byte) (time.Time, bool) {
 // month, day, hour, minute and second. It range-checks every field itself
 // (time.Date would silently turn 31 April into 1 May), so that the entries
 // of a large CRL are checked without building a time.Time each.
-func timeFields(tag byte, s []byte) ([6]int, bool) {
+func timeFields(tag der.Tag, s []byte) ([6]int, bool) {
 	var f [6]int
 	if len(s) == 0 {
 		return f, false
 	}
 	digits := len(s) - 1
-	if (tag == tagUTCTime && digits != 12) || (tag == tagGeneralizedTime && digits != 14) || s[digits] != 'Z' {
+	if (tag == der.UTCTime && digits != 12) || (tag == der.GeneralizedTime && digits != 14) || s[digits] != 'Z' {
 		return f, false
 	}
 	for _, c := range s[:digits] {
@@ -560,7 +547,7 @@ func timeFields(tag byte, s []byte) ([6]int, bool) {
 	}
 	num := func(i int) int { return int(s[i]-'0')*10 + int(s[i+1]-'0') }
 	i := 2
-	if tag == tagUTCTime {
+	if tag == der.UTCTime {
 		// RFC 5280 §4.1.2.5.1: YY below 50 is 20YY, otherwise 19YY.
 		f[0] = 1900 + num(0)
 		if f[0] < 1950 {
@@ -598,18 +585,21 @@ func daysIn(month, year int) int {
 // signature algorithm is the one used to verify the signature, which is
 // computed over the original bytes.
 func (c *CRL) crossCheck(env *parsedEnvelope) error {
-	var tbs []byte
-	tbs = append(tbs, tagInteger, 1, 1)
+	// Each layer is sized up front (a header is at most 6 octets), so that
+	// building them costs one allocation each.
+	const maxHeader = 6
+	tbs := make([]byte, 0, 3+len(env.tbsSigAlg)+len(env.issuer)+len(env.thisUpdate)+len(env.nextUpdate)+len(env.extensions))
+	tbs = der.Append(tbs, der.Integer, []byte{1})
 	tbs = append(tbs, env.tbsSigAlg...)
 	tbs = append(tbs, env.issuer...)
 	tbs = append(tbs, env.thisUpdate...)
 	tbs = append(tbs, env.nextUpdate...)
 	tbs = append(tbs, env.extensions...)
-	var body []byte
-	body = appendTLV(body, tagSequence, tbs)
+	body := make([]byte, 0, maxHeader+len(tbs)+len(env.outerSigAlg)+len(env.signatureValue))
+	body = der.Append(body, der.Sequence, tbs)
 	body = append(body, env.outerSigAlg...)
 	body = append(body, env.signatureValue...)
-	rl, err := x509.ParseRevocationList(appendTLV(nil, tagSequence, body))
+	rl, err := x509.ParseRevocationList(der.Append(make([]byte, 0, maxHeader+len(body)), der.Sequence, body))
 	if err != nil {
 		return fmt.Errorf("crypto/x509 rejects it: %w", err)
 	}
@@ -633,25 +623,6 @@ func supportedSignatureAlgorithm(a x509.SignatureAlgorithm) bool {
 		return true
 	}
 	return false
-}
-
-// appendTLV appends a DER element with a definite, minimal length.
-func appendTLV(dst []byte, tag byte, content []byte) []byte {
-	dst = append(dst, tag)
-	n := len(content)
-	switch {
-	case n < 0x80:
-		dst = append(dst, byte(n))
-	case n <= 0xff:
-		dst = append(dst, 0x81, byte(n))
-	case n <= 0xffff:
-		dst = append(dst, 0x82, byte(n>>8), byte(n))
-	case n <= 0xffffff:
-		dst = append(dst, 0x83, byte(n>>16), byte(n>>8), byte(n))
-	default:
-		dst = append(dst, 0x84, byte(n>>24), byte(n>>16), byte(n>>8), byte(n))
-	}
-	return append(dst, content...)
 }
 
 // Raw returns the CRL's DER encoding. The caller must not modify it.

@@ -13,6 +13,8 @@ import (
 	"math/big"
 	"testing"
 	"time"
+
+	"github.com/mtlslb/mtlslb/internal/der"
 )
 
 // DER building blocks for hand-made CRLs: structures crypto/x509 will not
@@ -20,11 +22,11 @@ import (
 var (
 	algECDSAWithSHA256 = []byte{0x30, 0x0a, 0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x04, 0x03, 0x02}
 	algECDSAWithSHA1   = []byte{0x30, 0x09, 0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x04, 0x01}
-	versionV2          = []byte{tagInteger, 1, 1}
+	versionV2          = der.Append(nil, der.Integer, []byte{1})
 )
 
 func utcTime(t time.Time) []byte {
-	return appendTLV(nil, tagUTCTime, []byte(t.UTC().Format("060102150405Z")))
+	return der.Append(nil, der.UTCTime, []byte(t.UTC().Format("060102150405Z")))
 }
 
 func derInteger(tb testing.TB, n int64) []byte {
@@ -44,23 +46,23 @@ func ext(tb testing.TB, oid asn1.ObjectIdentifier, critical bool, value []byte) 
 		tb.Fatal(err)
 	}
 	if critical {
-		id = append(id, tagBoolean, 1, 0xff)
+		id = der.Append(id, der.Boolean, []byte{0xff})
 	}
-	return appendTLV(nil, tagSequence, append(id, appendTLV(nil, tagOctetString, value)...))
+	return der.Append(nil, der.Sequence, append(id, der.Append(nil, der.OctetString, value)...))
 }
 
 // crlExtensions wraps extensions as [0] EXPLICIT Extensions.
 func crlExtensions(exts ...[]byte) []byte {
-	return appendTLV(nil, tagContextCons0, appendTLV(nil, tagSequence, bytes.Join(exts, nil)))
+	return der.Append(nil, tagContextCons0, der.Append(nil, der.Sequence, bytes.Join(exts, nil)))
 }
 
 // entry encodes one revokedCertificates entry; exts may be nil.
 func entry(serial []byte, exts []byte) []byte {
 	body := append(append([]byte(nil), serial...), utcTime(testNow.Add(-time.Hour))...)
 	if exts != nil {
-		body = append(body, appendTLV(nil, tagSequence, exts)...)
+		body = append(body, der.Append(nil, der.Sequence, exts)...)
 	}
-	return appendTLV(nil, tagSequence, body)
+	return der.Append(nil, der.Sequence, body)
 }
 
 // tbsFields are the TBSCertList fields, each a whole DER element (nil to
@@ -83,7 +85,7 @@ func (ca *testCA) defaultTBS() tbsFields {
 // sha1Digest signs a SHA-1 digest instead of SHA-256.
 func (ca *testCA) assemble(tb testing.TB, f tbsFields, sha1Digest bool) []byte {
 	tb.Helper()
-	tbs := appendTLV(nil, tagSequence, bytes.Join([][]byte{f.version, f.sigAlg, f.issuer, f.thisUpdate, f.nextUpdate, f.revoked, f.extensions}, nil))
+	tbs := der.Append(nil, der.Sequence, bytes.Join([][]byte{f.version, f.sigAlg, f.issuer, f.thisUpdate, f.nextUpdate, f.revoked, f.extensions}, nil))
 	var digest []byte
 	hash := crypto.SHA256
 	if sha1Digest {
@@ -97,8 +99,8 @@ func (ca *testCA) assemble(tb testing.TB, f tbsFields, sha1Digest bool) []byte {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	body := append(append(tbs, f.sigAlg...), appendTLV(nil, tagBitString, append([]byte{0}, sig...))...)
-	return appendTLV(nil, tagSequence, body)
+	body := append(append(tbs, f.sigAlg...), der.Append(nil, der.BitString, append([]byte{0}, sig...))...)
+	return der.Append(nil, der.Sequence, body)
 }
 
 func toPEM(der []byte) []byte {
@@ -108,21 +110,21 @@ func toPEM(der []byte) []byte {
 func TestParseAccessors(t *testing.T) {
 	ca := newRootCA(t, "Accessor CA")
 	entries := []x509.RevocationListEntry{revoke(7, 1), revoke(-7, 0), revoke(1<<40, 6)}
-	der := ca.crl(t, entries, withNumber(42))
+	raw := ca.crl(t, entries, withNumber(42))
 	for _, tc := range []struct {
 		name  string
 		input []byte
 	}{
-		{"DER", der},
-		{"PEM", toPEM(der)},
-		{"PEM with surrounding space", append(append([]byte("\n  "), toPEM(der)...), "\n\n"...)},
+		{"DER", raw},
+		{"PEM", toPEM(raw)},
+		{"PEM with surrounding space", append(append([]byte("\n  "), toPEM(raw)...), "\n\n"...)},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c, err := Parse(tc.input)
 			if err != nil {
 				t.Fatal(err)
 			}
-			if !bytes.Equal(c.Raw(), der) || !bytes.Equal(c.RawIssuer(), ca.cert.RawSubject) {
+			if !bytes.Equal(c.Raw(), raw) || !bytes.Equal(c.RawIssuer(), ca.cert.RawSubject) {
 				t.Error("Raw or RawIssuer differ from the input")
 			}
 			if c.Issuer() != "CN=Accessor CA" {
@@ -136,8 +138,8 @@ func TestParseAccessors(t *testing.T) {
 			}
 			for _, e := range entries {
 				serial, _ := asn1.Marshal(e.SerialNumber)
-				d := derInput(serial)
-				content, _ := d.read(tagInteger)
+				d := der.Reader(serial)
+				content, _ := d.Read(der.Integer)
 				if _, ok := c.entries.lookup(c.raw, content); !ok {
 					t.Errorf("serial %v not found in the index", e.SerialNumber)
 				}
@@ -154,7 +156,7 @@ func TestParseV1AndDelta(t *testing.T) {
 	v1 := ca.defaultTBS()
 	v1.version = nil
 	v1.nextUpdate = nil
-	v1.revoked = appendTLV(nil, tagSequence, entry(derInteger(t, 3), nil))
+	v1.revoked = der.Append(nil, der.Sequence, entry(derInteger(t, 3), nil))
 	c, err := Parse(ca.assemble(t, v1, false))
 	if err != nil {
 		t.Fatalf("v1 CRL: %v", err)
@@ -187,7 +189,7 @@ func TestParseErrors(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	certIssuerValue := appendTLV(nil, tagSequence, appendTLV(nil, generalNameDirName, dirName))
+	certIssuerValue := der.Append(nil, der.Sequence, der.Append(nil, generalNameDirName, dirName))
 
 	with := func(mod func(*tbsFields)) []byte {
 		f := ca.defaultTBS()
@@ -217,40 +219,46 @@ func TestParseErrors(t *testing.T) {
 		{"unknown critical entry extension", ca.crl(t, []x509.RevocationListEntry{{SerialNumber: big.NewInt(2), RevocationTime: testNow, ExtraExtensions: []pkix.Extension{{Id: oidUnknown, Critical: true, Value: []byte{5, 0}}}}}),
 			"parsing CRL: revoked entry 1: unknown critical CRL entry extension 1.2.3.4"},
 		{"extension twice", with(func(f *tbsFields) { f.extensions = crlExtensions(number, number) }), "parsing CRL: extension 2.5.29.20 appears twice"},
-		{"empty extensions", with(func(f *tbsFields) { f.extensions = appendTLV(nil, tagContextCons0, appendTLV(nil, tagSequence, nil)) }), "parsing CRL: empty crlExtensions"},
+		{"empty extensions", with(func(f *tbsFields) {
+			f.extensions = der.Append(nil, tagContextCons0, der.Append(nil, der.Sequence, nil))
+		}), "parsing CRL: empty crlExtensions"},
 		{"negative CRL number", with(func(f *tbsFields) { f.extensions = crlExtensions(ext(t, oidCRLNumberID, false, derInteger(t, -1))) }), "parsing CRL: malformed cRLNumber"},
 		{"CRL number of 21 octets", with(func(f *tbsFields) {
-			f.extensions = crlExtensions(ext(t, oidCRLNumberID, false, appendTLV(nil, tagInteger, append([]byte{0x01}, make([]byte, 20)...))))
+			f.extensions = crlExtensions(ext(t, oidCRLNumberID, false, der.Append(nil, der.Integer, append([]byte{0x01}, make([]byte, 20)...))))
 		}), "parsing CRL: malformed cRLNumber"},
 		{"delta without CRL number", with(func(f *tbsFields) { f.extensions = crlExtensions(ext(t, oidDelta, true, derInteger(t, 1))) }), "parsing CRL: a delta CRL without a cRLNumber"},
 		{"delta base not below its number", with(func(f *tbsFields) { f.extensions = crlExtensions(number, ext(t, oidDelta, true, derInteger(t, 1))) }),
 			"parsing CRL: the delta CRL's BaseCRLNumber is not below its cRLNumber"},
-		{"empty issuer", with(func(f *tbsFields) { f.issuer = []byte{tagSequence, 0} }), "parsing CRL: empty issuer name"},
+		{"empty issuer", with(func(f *tbsFields) { f.issuer = der.Append(nil, der.Sequence, nil) }), "parsing CRL: empty issuer name"},
 		{"nextUpdate before thisUpdate", with(func(f *tbsFields) { f.nextUpdate = utcTime(testNow.Add(-2 * time.Hour)) }), "parsing CRL: nextUpdate is before thisUpdate"},
-		{"thisUpdate with a time zone", with(func(f *tbsFields) { f.thisUpdate = appendTLV(nil, tagUTCTime, []byte("2601020304+0100")) }), "parsing CRL: malformed thisUpdate"},
-		{"thisUpdate on 31 April", with(func(f *tbsFields) { f.thisUpdate = appendTLV(nil, tagUTCTime, []byte("250431000000Z")) }), "parsing CRL: malformed thisUpdate"},
+		{"thisUpdate with a time zone", with(func(f *tbsFields) { f.thisUpdate = der.Append(nil, der.UTCTime, []byte("2601020304+0100")) }), "parsing CRL: malformed thisUpdate"},
+		{"thisUpdate on 31 April", with(func(f *tbsFields) { f.thisUpdate = der.Append(nil, der.UTCTime, []byte("250431000000Z")) }), "parsing CRL: malformed thisUpdate"},
 		{"removeFromCRL in a complete CRL", ca.crl(t, []x509.RevocationListEntry{revoke(2, reasonRemoveFromCRL)}), "parsing CRL: an entry has reason removeFromCRL but the CRL is not a delta CRL"},
 		{"reason code 7", with(func(f *tbsFields) {
-			f.revoked = appendTLV(nil, tagSequence, entry(derInteger(t, 2), ext(t, oidReason, false, []byte{tagEnumerated, 1, 7})))
+			f.revoked = der.Append(nil, der.Sequence, entry(derInteger(t, 2), ext(t, oidReason, false, der.Append(nil, der.Enumerated, []byte{7}))))
 		}), "parsing CRL: revoked entry 1: malformed or repeated reasonCode"},
-		{"empty entry extensions", with(func(f *tbsFields) { f.revoked = appendTLV(nil, tagSequence, entry(derInteger(t, 2), []byte{})) }), "parsing CRL: revoked entry 1: empty crlEntryExtensions"},
+		{"empty entry extensions", with(func(f *tbsFields) { f.revoked = der.Append(nil, der.Sequence, entry(derInteger(t, 2), []byte{})) }), "parsing CRL: revoked entry 1: empty crlEntryExtensions"},
 		{"certificateIssuer in a direct CRL", with(func(f *tbsFields) {
-			f.revoked = appendTLV(nil, tagSequence, entry(derInteger(t, 2), ext(t, oidCertIssuer, true, certIssuerValue)))
+			f.revoked = der.Append(nil, der.Sequence, entry(derInteger(t, 2), ext(t, oidCertIssuer, true, certIssuerValue)))
 		}), "parsing CRL: an entry carries a certificateIssuer extension but the CRL is not indirect"},
 		{"serial listed twice", ca.crl(t, []x509.RevocationListEntry{revoke(2, 1), revoke(3, 1), revoke(2, 6)}), "parsing CRL: serial number 02 is listed twice"},
-		{"non-minimal serial", with(func(f *tbsFields) { f.revoked = appendTLV(nil, tagSequence, entry([]byte{tagInteger, 2, 0, 1}, nil)) }), "parsing CRL: revoked entry 1: malformed serial number"},
+		{"non-minimal serial", with(func(f *tbsFields) {
+			f.revoked = der.Append(nil, der.Sequence, entry(der.Append(nil, der.Integer, []byte{0, 1}), nil))
+		}), "parsing CRL: revoked entry 1: malformed serial number"},
 		{"serial of 256 octets", with(func(f *tbsFields) {
-			f.revoked = appendTLV(nil, tagSequence, entry(appendTLV(nil, tagInteger, append([]byte{1}, make([]byte, 255)...)), nil))
+			f.revoked = der.Append(nil, der.Sequence, entry(der.Append(nil, der.Integer, append([]byte{1}, make([]byte, 255)...)), nil))
 		}), "parsing CRL: revoked entry 1: serial number longer than 255 octets"},
 		{"IDP flag encoded as FALSE", ca.crl(t, nil, withIDP(idp{falseFlag: true})), "parsing CRL: issuingDistributionPoint: onlyContainsUserCerts is encoded as FALSE instead of being omitted"},
 		{"IDP reasons without a reason", ca.crl(t, nil, withIDP(idp{reasons: []int{0}})), "parsing CRL: issuingDistributionPoint: malformed onlySomeReasons"},
-		{"IDP unknown field", ca.crl(t, nil, withExtension(oidIDP, true, appendTLV(nil, tagSequence, appendTLV(nil, classContext|6, []byte{0xff})))),
+		{"IDP unknown field", ca.crl(t, nil, withExtension(oidIDP, true, der.Append(nil, der.Sequence, der.Append(nil, der.ClassContextSpecific|6, []byte{0xff})))),
 			"parsing CRL: issuingDistributionPoint: unknown or misordered field"},
 		{"IDP all flags", ca.crl(t, nil, withIDP(idp{onlyUser: true, onlyAttr: true})),
 			"parsing CRL: issuingDistributionPoint: more than one of onlyContainsUserCerts, onlyContainsCACerts and onlyContainsAttributeCerts"},
 		{"SHA-1 signature", sha1Signed,
 			"parsing CRL: signature algorithm ECDSA-SHA1 is not supported (want SHA-256, SHA-384 or SHA-512 with RSA PKCS #1 v1.5, RSA-PSS or ECDSA)"},
-		{"unknown signature algorithm", with(func(f *tbsFields) { f.sigAlg = appendTLV(nil, tagSequence, []byte{tagOID, 3, 0x2a, 0x03, 0x04}) }),
+		{"unknown signature algorithm", with(func(f *tbsFields) {
+			f.sigAlg = der.Append(nil, der.Sequence, der.Append(nil, der.OID, []byte{0x2a, 0x03, 0x04}))
+		}),
 			"parsing CRL: unknown signature algorithm"},
 	}
 	for _, tc := range tests {

@@ -3,24 +3,12 @@ package crl
 import (
 	"bytes"
 	"crypto/x509"
-	"encoding/json"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/mtlslb/mtlslb/internal/conformance"
 )
-
-const pkitsDir = "../../../shared/testdata/pkits"
-
-// pkitsCase is one entry of cases.json.
-type pkitsCase struct {
-	Number         string   `json:"number"`
-	Title          string   `json:"title"`
-	Certs          []string `json:"certs"`
-	CRLs           []string `json:"crls"`
-	ShouldValidate bool     `json:"should_validate"`
-}
 
 // pkitsSections are the PKITS sections about revocation: basic revocation,
 // key rollover, the cRLSign key usage, distribution points, delta CRLs.
@@ -48,24 +36,15 @@ var pkitsExceptions = map[string]string{
 // CRLs). Invalid cases may also fail before Check (a CRL that Parse or NewSet
 // refuses, a certificate crypto/x509 refuses, no valid path).
 func TestPKITSRevocation(t *testing.T) {
-	data, err := os.ReadFile(filepath.Join(pkitsDir, "cases.json"))
-	if err != nil {
-		t.Fatalf("reading PKITS cases (the shared test data must be checked out beside the repository): %v", err)
-	}
-	var doc struct {
-		Cases []pkitsCase `json:"cases"`
-	}
-	if err := json.Unmarshal(data, &doc); err != nil {
-		t.Fatal(err)
-	}
+	suite := conformance.LoadPKITS(t)
 	ran := 0
-	for _, tc := range doc.Cases {
+	for _, tc := range suite.Cases {
 		if !inSections(tc.Number) {
 			continue
 		}
 		ran++
 		t.Run(tc.Number+"_"+strings.ReplaceAll(tc.Title, " ", "_"), func(t *testing.T) {
-			valid, why := runPKITSCase(t, tc)
+			valid, why := runPKITSCase(t, suite, tc)
 			t.Logf("valid=%v %s", valid, why)
 			switch {
 			case pkitsExceptions[tc.Number] != "":
@@ -84,27 +63,21 @@ func TestPKITSRevocation(t *testing.T) {
 
 // runPKITSCase reports whether the case's path passes revocation checking,
 // and if not, why.
-func runPKITSCase(tb testing.TB, tc pkitsCase) (bool, string) {
+func runPKITSCase(tb testing.TB, suite *conformance.PKITS, tc conformance.PKITSCase) (bool, string) {
 	tb.Helper()
 	now := time.Date(2012, 1, 1, 0, 0, 0, 0, time.UTC)
 	policy := Policy{Stale: StaleReject}
 	certs := make([]*x509.Certificate, len(tc.Certs))
 	for i, name := range tc.Certs {
-		der, err := os.ReadFile(filepath.Join(pkitsDir, "certs", name+".crt"))
+		cert, err := x509.ParseCertificate(suite.CertDER(tb, name))
 		if err != nil {
-			tb.Fatal(err)
-		}
-		if certs[i], err = x509.ParseCertificate(der); err != nil {
 			return false, "crypto/x509 refuses certificate " + name + ": " + err.Error()
 		}
+		certs[i] = cert
 	}
 	srcs := make([]Source, len(tc.CRLs))
 	for i, name := range tc.CRLs {
-		der, err := os.ReadFile(filepath.Join(pkitsDir, "crls", name+".crl"))
-		if err != nil {
-			tb.Fatal(err)
-		}
-		list, err := Parse(der)
+		list, err := Parse(suite.CRLDER(tb, name))
 		if err != nil {
 			return false, "CRL " + name + " refused: " + err.Error()
 		}

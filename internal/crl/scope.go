@@ -5,6 +5,7 @@ import (
 	"crypto/x509"
 	"errors"
 
+	"github.com/mtlslb/mtlslb/internal/der"
 	"github.com/mtlslb/mtlslb/internal/x509name"
 )
 
@@ -33,9 +34,9 @@ func (s *scope) hasNames() bool { return len(s.names) > 0 || len(s.dirKeys) > 0 
 
 // parseIDP parses and checks an issuingDistributionPoint value.
 func parseIDP(value, rawIssuer []byte) (*scope, error) {
-	v := derInput(value)
-	content, ok := v.read(tagSequence)
-	if !ok || !v.empty() {
+	v := der.Reader(value)
+	content, err := v.Read(der.Sequence)
+	if err != nil || !v.Empty() {
 		return nil, errors.New("malformed")
 	}
 	if len(content) == 0 {
@@ -43,9 +44,9 @@ func parseIDP(value, rawIssuer []byte) (*scope, error) {
 		return nil, errors.New("empty sequence")
 	}
 	s := &scope{reasons: allReasons}
-	seq := derInput(content)
-	dpName, present, ok := seq.readOptional(tagContextCons0)
-	if !ok {
+	seq := der.Reader(content)
+	dpName, present, err := seq.ReadOptional(tagContextCons0)
+	if err != nil {
 		return nil, errors.New("malformed distributionPoint")
 	}
 	if present {
@@ -53,13 +54,16 @@ func parseIDP(value, rawIssuer []byte) (*scope, error) {
 			return nil, err
 		}
 	}
-	flag := func(tag byte, field string, dst *bool) error {
-		b, present, ok := seq.readOptional(tag)
+	flag := func(tag der.Tag, field string, dst *bool) error {
+		b, present, err := seq.ReadOptional(tag)
 		if !present {
 			return nil
 		}
-		value, valid := parseBoolean(b)
-		if !ok || !valid {
+		value := false
+		if err == nil {
+			value, err = der.ParseBoolean(b)
+		}
+		if err != nil {
 			return errors.New("malformed " + field)
 		}
 		if !value {
@@ -69,26 +73,26 @@ func parseIDP(value, rawIssuer []byte) (*scope, error) {
 		*dst = true
 		return nil
 	}
-	if err := flag(classContext|1, "onlyContainsUserCerts", &s.onlyUser); err != nil {
+	if err := flag(der.ClassContextSpecific|1, "onlyContainsUserCerts", &s.onlyUser); err != nil {
 		return nil, err
 	}
-	if err := flag(classContext|2, "onlyContainsCACerts", &s.onlyCA); err != nil {
+	if err := flag(der.ClassContextSpecific|2, "onlyContainsCACerts", &s.onlyCA); err != nil {
 		return nil, err
 	}
-	if bits, present, ok := seq.readOptional(classContext | 3); present || !ok {
+	if bits, present, err := seq.ReadOptional(der.ClassContextSpecific | 3); present || err != nil {
 		mask, valid := parseReasonFlags(bits)
-		if !ok || !valid || mask&allReasons == 0 {
+		if err != nil || !valid || mask&allReasons == 0 {
 			return nil, errors.New("malformed onlySomeReasons")
 		}
 		s.reasons = mask & allReasons
 	}
-	if err := flag(classContext|4, "indirectCRL", &s.indirect); err != nil {
+	if err := flag(der.ClassContextSpecific|4, "indirectCRL", &s.indirect); err != nil {
 		return nil, err
 	}
-	if err := flag(classContext|5, "onlyContainsAttributeCerts", &s.onlyAttr); err != nil {
+	if err := flag(der.ClassContextSpecific|5, "onlyContainsAttributeCerts", &s.onlyAttr); err != nil {
 		return nil, err
 	}
-	if !seq.empty() {
+	if !seq.Empty() {
 		return nil, errors.New("unknown or misordered field")
 	}
 	only := 0
@@ -106,12 +110,12 @@ func parseIDP(value, rawIssuer []byte) (*scope, error) {
 // parseName reads the DistributionPointName inside the explicit [0] of an
 // IDP. rawIssuer is the CRL issuer, which a nameRelativeToCRLIssuer extends.
 func (s *scope) parseName(wrapped, rawIssuer []byte) error {
-	w := derInput(wrapped)
-	tag, _, content, ok := w.next()
-	if !ok {
+	w := der.Reader(wrapped)
+	tag, _, content, err := w.ReadAny()
+	if err != nil {
 		return errors.New("malformed distributionPoint name")
 	}
-	if !w.empty() {
+	if !w.Empty() {
 		return errors.New("extra data after the distributionPoint name")
 	}
 	issuerKey, err := x509name.Key(rawIssuer)
@@ -123,9 +127,9 @@ func (s *scope) parseName(wrapped, rawIssuer []byte) error {
 		if _, err := checkGeneralNames(content); err != nil {
 			return err
 		}
-		names := derInput(content)
-		for !names.empty() {
-			tag, full, inner, _ := names.next()
+		names := der.Reader(content)
+		for !names.Empty() {
+			tag, full, inner, _ := names.ReadAny()
 			if tag != generalNameDirName {
 				s.names = append(s.names, full)
 				continue
@@ -153,13 +157,13 @@ func (s *scope) parseName(wrapped, rawIssuer []byte) error {
 // given as the contents of its SET: the full name a nameRelativeToCRLIssuer
 // stands for (RFC 5280 §4.2.1.13).
 func relativeNameKey(base, rdn []byte) (string, error) {
-	b := derInput(base)
-	content, ok := b.read(tagSequence)
-	if !ok || len(rdn) == 0 {
+	b := der.Reader(base)
+	content, err := b.Read(der.Sequence)
+	if err != nil || len(rdn) == 0 {
 		return "", errors.New("malformed nameRelativeToCRLIssuer")
 	}
-	inner := append(append([]byte(nil), content...), appendTLV(nil, tagSet, rdn)...)
-	return x509name.Key(appendTLV(nil, tagSequence, inner))
+	inner := append(append([]byte(nil), content...), der.Append(nil, der.Set, rdn)...)
+	return x509name.Key(der.Append(nil, der.Sequence, inner))
 }
 
 // checkGeneralNames checks GeneralNames contents (a non-empty SEQUENCE OF
@@ -169,25 +173,25 @@ func checkGeneralNames(content []byte) ([]byte, error) {
 		return nil, errors.New("empty GeneralNames")
 	}
 	var dirName []byte
-	names := derInput(content)
-	for !names.empty() {
-		tag, _, inner, ok := names.next()
-		if !ok {
+	names := der.Reader(content)
+	for !names.Empty() {
+		tag, _, inner, err := names.ReadAny()
+		if err != nil {
 			return nil, errors.New("malformed GeneralName")
 		}
 		switch tag {
-		case classContext | flagConstructed | 0, // otherName
-			classContext | 1,                   // rfc822Name
-			classContext | 2,                   // dNSName
-			classContext | flagConstructed | 3, // x400Address
-			classContext | flagConstructed | 5, // ediPartyName
-			classContext | 6,                   // uniformResourceIdentifier
-			classContext | 7,                   // iPAddress
-			classContext | 8:                   // registeredID
+		case der.ClassContextSpecific | der.Constructed | 0, // otherName
+			der.ClassContextSpecific | 1,                   // rfc822Name
+			der.ClassContextSpecific | 2,                   // dNSName
+			der.ClassContextSpecific | der.Constructed | 3, // x400Address
+			der.ClassContextSpecific | der.Constructed | 5, // ediPartyName
+			der.ClassContextSpecific | 6,                   // uniformResourceIdentifier
+			der.ClassContextSpecific | 7,                   // iPAddress
+			der.ClassContextSpecific | 8:                   // registeredID
 		case generalNameDirName:
-			n := derInput(inner)
-			name, _, ok := n.readFull(tagSequence)
-			if !ok || !n.empty() {
+			n := der.Reader(inner)
+			name, _, err := n.ReadFull(der.Sequence)
+			if err != nil || !n.Empty() {
 				return nil, errors.New("malformed directoryName")
 			}
 			if _, err := x509name.Parse(name); err != nil {
@@ -206,8 +210,8 @@ func checkGeneralNames(content []byte) ([]byte, error) {
 // parseReasonFlags decodes ReasonFlags contents into a mask whose bit i is
 // named bit i of the BIT STRING (bit 0, "unused", is the first bit).
 func parseReasonFlags(content []byte) (uint16, bool) {
-	bits, _, ok := parseBitString(content)
-	if !ok || len(bits) > 2 {
+	bits, _, err := der.ParseBitString(content)
+	if err != nil || len(bits) > 2 {
 		return 0, false
 	}
 	var mask uint16
@@ -222,15 +226,15 @@ func parseReasonFlags(content []byte) (uint16, bool) {
 // checkDistributionPoints checks CRLDistributionPoints syntax (also used by
 // freshestCRL): a non-empty SEQUENCE OF DistributionPoint.
 func checkDistributionPoints(value []byte) error {
-	v := derInput(value)
-	content, ok := v.read(tagSequence)
-	if !ok || !v.empty() || len(content) == 0 {
+	v := der.Reader(value)
+	content, err := v.Read(der.Sequence)
+	if err != nil || !v.Empty() || len(content) == 0 {
 		return errors.New("malformed distribution points")
 	}
-	dps := derInput(content)
-	for !dps.empty() {
-		dp, ok := dps.read(tagSequence)
-		if !ok {
+	dps := der.Reader(content)
+	for !dps.Empty() {
+		dp, err := dps.Read(der.Sequence)
+		if err != nil {
 			return errors.New("malformed DistributionPoint")
 		}
 		var p distributionPoint
@@ -238,9 +242,9 @@ func checkDistributionPoints(value []byte) error {
 			return errors.New("malformed DistributionPoint")
 		}
 		if p.name != nil {
-			w := derInput(p.name)
-			tag, _, inner, ok := w.next()
-			if !ok || !w.empty() || (tag != distributionPointFull && tag != distributionPointRel) {
+			w := der.Reader(p.name)
+			tag, _, inner, err := w.ReadAny()
+			if err != nil || !w.Empty() || (tag != distributionPointFull && tag != distributionPointRel) {
 				return errors.New("malformed distributionPoint name")
 			}
 			if tag == distributionPointFull {
@@ -268,14 +272,14 @@ type distributionPoint struct {
 
 // parse reads a DistributionPoint's contents without allocating.
 func (p *distributionPoint) parse(content []byte) bool {
-	d := derInput(content)
-	var ok, present bool
-	if p.name, _, ok = d.readOptional(tagContextCons0); !ok {
+	d := der.Reader(content)
+	var err error
+	if p.name, _, err = d.ReadOptional(tagContextCons0); err != nil {
 		return false
 	}
 	p.reasons = allReasons
-	bits, present, ok := d.readOptional(classContext | 1)
-	if !ok {
+	bits, present, err := d.ReadOptional(der.ClassContextSpecific | 1)
+	if err != nil {
 		return false
 	}
 	if present {
@@ -285,14 +289,14 @@ func (p *distributionPoint) parse(content []byte) bool {
 		}
 		p.reasons = mask & allReasons
 	}
-	if p.crlIssuer, present, ok = d.readOptional(tagContextCons2); !ok || (present && len(p.crlIssuer) == 0) {
+	if p.crlIssuer, present, err = d.ReadOptional(tagContextCons2); err != nil || (present && len(p.crlIssuer) == 0) {
 		return false
 	}
 	if !present {
 		p.crlIssuer = nil
 	}
 	// RFC 5280 §4.2.1.13: a DistributionPoint has a name or a cRLIssuer.
-	return d.empty() && (p.name != nil || p.crlIssuer != nil)
+	return d.Empty() && (p.name != nil || p.crlIssuer != nil)
 }
 
 // crlDistributionPoints returns the value of cert's cRLDistributionPoints
@@ -310,27 +314,27 @@ func crlDistributionPoints(cert *x509.Certificate) []byte {
 // dpIterator walks the DistributionPoints of a cRLDistributionPoints value
 // without allocating (a callback would make each DistributionPoint escape).
 type dpIterator struct {
-	rest      derInput
+	rest      der.Reader
 	malformed bool
 }
 
 func newDPIterator(value []byte) dpIterator {
-	v := derInput(value)
-	content, ok := v.read(tagSequence)
-	if !ok || !v.empty() || len(content) == 0 {
+	v := der.Reader(value)
+	content, err := v.Read(der.Sequence)
+	if err != nil || !v.Empty() || len(content) == 0 {
 		return dpIterator{malformed: true}
 	}
-	return dpIterator{rest: derInput(content)}
+	return dpIterator{rest: der.Reader(content)}
 }
 
 // next fills p with the next DistributionPoint. It returns false at the end
 // or at a malformed one (then it.malformed is set).
 func (it *dpIterator) next(p *distributionPoint) bool {
-	if it.malformed || it.rest.empty() {
+	if it.malformed || it.rest.Empty() {
 		return false
 	}
-	dp, ok := it.rest.read(tagSequence)
-	if !ok || !p.parse(dp) {
+	dp, err := it.rest.Read(der.Sequence)
+	if err != nil || !p.parse(dp) {
 		it.malformed = true
 		return false
 	}
@@ -413,15 +417,15 @@ func coverage(c *CRL, cert *x509.Certificate, dps []byte) (reasons uint16, probl
 // Only fullName occurs: crypto/x509 refuses certificates whose distribution
 // point is a nameRelativeToCRLIssuer, and anything else matches nothing.
 func (s *scope) matchesName(wrapped []byte) bool {
-	w := derInput(wrapped)
-	tag, _, content, ok := w.next()
-	if !ok || !w.empty() || tag != distributionPointFull {
+	w := der.Reader(wrapped)
+	tag, _, content, err := w.ReadAny()
+	if err != nil || !w.Empty() || tag != distributionPointFull {
 		return false
 	}
-	names := derInput(content)
-	for !names.empty() {
-		tag, full, inner, ok := names.next()
-		if !ok {
+	names := der.Reader(content)
+	for !names.Empty() {
+		tag, full, inner, err := names.ReadAny()
+		if err != nil {
 			return false
 		}
 		if tag != generalNameDirName {
@@ -435,9 +439,9 @@ func (s *scope) matchesName(wrapped []byte) bool {
 		if len(s.dirKeys) == 0 {
 			continue
 		}
-		n := derInput(inner)
-		name, _, ok := n.readFull(tagSequence)
-		if !ok {
+		n := der.Reader(inner)
+		name, _, err := n.ReadFull(der.Sequence)
+		if err != nil {
 			return false
 		}
 		if key, err := x509name.Key(name); err == nil && s.hasDirKey(key) {

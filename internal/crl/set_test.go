@@ -10,6 +10,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/mtlslb/mtlslb/internal/der"
 )
 
 // crlSignedDespiteKeyUsage signs a CRL with ca's key even though ca's
@@ -59,10 +61,10 @@ func TestCheck(t *testing.T) {
 	withCRLIssuer := c.inter.issueLeaf(t, "indirect", withCRLIssuer(t, "http://crl.example/i.crl", pkix.Name{CommonName: "CRL Issuer"}))
 	// A distribution point whose reasons have 8 unused bits: crypto/x509
 	// does not read reasons, so only Check sees the damage.
-	badDP := appendTLV(nil, tagContextCons0, appendTLV(nil, distributionPointFull, appendTLV(nil, classContext|6, []byte("http://crl.example/a.crl"))))
-	badDP = appendTLV(badDP, classContext|1, []byte{8, 0})
+	badDP := der.Append(nil, tagContextCons0, der.Append(nil, distributionPointFull, der.Append(nil, der.ClassContextSpecific|6, []byte("http://crl.example/a.crl"))))
+	badDP = der.Append(badDP, der.ClassContextSpecific|1, []byte{8, 0})
 	malformedDP := c.inter.issueLeaf(t, "malformed DP", func(c *x509.Certificate) {
-		c.ExtraExtensions = append(c.ExtraExtensions, pkix.Extension{Id: asn1.ObjectIdentifier{2, 5, 29, 31}, Value: appendTLV(nil, tagSequence, appendTLV(nil, tagSequence, badDP))})
+		c.ExtraExtensions = append(c.ExtraExtensions, pkix.Extension{Id: asn1.ObjectIdentifier{2, 5, 29, 31}, Value: der.Append(nil, der.Sequence, der.Append(nil, der.Sequence, badDP))})
 	})
 	day := 24 * time.Hour
 	impostor := newRootCA(t, "Test Issuing CA") // the same name, another key
@@ -450,7 +452,7 @@ func TestIndirectCRLEntries(t *testing.T) {
 	c := newChain(t)
 	other := c.root.issueCA(t, "Other Issuing CA")
 	leaf := other.issueLeaf(t, "client")
-	certIssuer := appendTLV(nil, tagSequence, appendTLV(nil, generalNameDirName, other.cert.RawSubject))
+	certIssuer := der.Append(nil, der.Sequence, der.Append(nil, generalNameDirName, other.cert.RawSubject))
 	der := c.inter.crl(t, []x509.RevocationListEntry{{
 		SerialNumber:    leaf.SerialNumber,
 		RevocationTime:  testNow.Add(-time.Hour),

@@ -4,32 +4,19 @@
 package truststore
 
 import (
-	"encoding/json"
 	"encoding/pem"
 	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/mtlslb/mtlslb/internal/conformance"
 	"github.com/mtlslb/mtlslb/internal/crl"
 )
 
-const pkitsDir = "../../../shared/testdata/pkits"
-
 // pkitsNow lies inside every PKITS certificate's validity window.
 var pkitsNow = time.Date(2012, 1, 1, 0, 0, 0, 0, time.UTC)
-
-type pkitsCase struct {
-	Number         string         `json:"number"`
-	Title          string         `json:"title"`
-	Certs          []string       `json:"certs"`
-	CRLs           []string       `json:"crls"`
-	ShouldValidate bool           `json:"should_validate"`
-	PolicyInputs   map[string]any `json:"policy_inputs"`
-}
 
 // pkitsDecision is a case whose PKITS outcome mtlslb does not produce on
 // purpose. The test still asserts what mtlslb does instead.
@@ -87,17 +74,7 @@ var pkitsSections = map[string]string{
 // Store.Verify: revocation status must be determined (RequireCRL) and stale
 // lists are unusable, as PKITS assumes.
 func TestConformancePKITS(t *testing.T) {
-	data, err := os.ReadFile(filepath.Join(pkitsDir, "cases.json"))
-	if err != nil {
-		t.Fatalf("PKITS test data missing (shared/ must sit beside the repository): %v", err)
-	}
-	var suite struct {
-		Count int         `json:"count"`
-		Cases []pkitsCase `json:"cases"`
-	}
-	if err := json.Unmarshal(data, &suite); err != nil {
-		t.Fatal(err)
-	}
+	suite := conformance.LoadPKITS(t)
 	if len(suite.Cases) != 249 || suite.Count != 249 {
 		t.Fatalf("cases.json holds %d cases (count %d), want 249", len(suite.Cases), suite.Count)
 	}
@@ -113,7 +90,7 @@ func TestConformancePKITS(t *testing.T) {
 				skipped = append(skipped, tc.Number+"||"+policyReason)
 				t.Skip("depends on policy inputs")
 			}
-			r := runPKITSCase(t, tc)
+			r := runPKITSCase(t, suite, tc)
 			if d, ok := pkitsDecisions[tc.Number]; ok {
 				counts.add(section, "skipped")
 				skipped = append(skipped, tc.Number+"|"+d.want.Code()+"|"+d.reason)
@@ -163,9 +140,9 @@ func TestConformancePKITS(t *testing.T) {
 }
 
 // runPKITSCase builds the trust store of tc and verifies its chain.
-func runPKITSCase(tb testing.TB, tc pkitsCase) Result {
+func runPKITSCase(tb testing.TB, suite *conformance.PKITS, tc conformance.PKITSCase) Result {
 	tb.Helper()
-	anchor := readPKITS(tb, "certs", tc.Certs[0]+".crt")
+	anchor := suite.CertDER(tb, tc.Certs[0])
 	cfg := Config{
 		Name:       "pkits",
 		Bundle:     pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: anchor}),
@@ -174,7 +151,7 @@ func runPKITSCase(tb testing.TB, tc pkitsCase) Result {
 		Limits:     Limits{MaxChainDepth: 16},
 	}
 	for i, name := range tc.CRLs {
-		cfg.CRLs = append(cfg.CRLs, CRLSource{ID: int64(i + 1), Data: readPKITS(tb, "crls", name+".crl"), Source: name + ".crl"})
+		cfg.CRLs = append(cfg.CRLs, CRLSource{ID: int64(i + 1), Data: suite.CRLDER(tb, name), Source: name + ".crl"})
 	}
 	var store *Store
 	for {
@@ -191,7 +168,7 @@ func runPKITSCase(tb testing.TB, tc pkitsCase) Result {
 	}
 	chain := make([][]byte, 0, len(tc.Certs)-1)
 	for i := len(tc.Certs) - 1; i >= 1; i-- {
-		chain = append(chain, readPKITS(tb, "certs", tc.Certs[i]+".crt"))
+		chain = append(chain, suite.CertDER(tb, tc.Certs[i]))
 	}
 	return store.Verify(chain, VerifyOptions{Now: pkitsNow})
 }
@@ -204,15 +181,6 @@ func removeCRL(cfg *Config, id int64) bool {
 		}
 	}
 	return false
-}
-
-func readPKITS(tb testing.TB, dir, file string) []byte {
-	tb.Helper()
-	data, err := os.ReadFile(filepath.Join(pkitsDir, dir, file))
-	if err != nil {
-		tb.Fatalf("PKITS test data: %v", err)
-	}
-	return data
 }
 
 const policyReason = "depend on certificate-policy inputs (initial policy set, explicit policy, …), which a load balancer does not take (§2)"

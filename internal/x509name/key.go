@@ -9,6 +9,8 @@ import (
 	"unicode"
 	"unicode/utf16"
 	"unicode/utf8"
+
+	"github.com/mtlslb/mtlslb/internal/der"
 )
 
 // The comparison key. It is opaque; only its equality means anything. Layout, with every length a 4-byte
@@ -20,30 +22,20 @@ import (
 // Building it walks the DER directly into one buffer, so a key costs one allocation (the string) or none
 // (comparisons use stack buffers).
 
-// appendKey appends the comparison key of the DER name der to dst.
-func appendKey(dst, der []byte) ([]byte, error) {
-	seq, rest, err := readTLV(der)
+// appendKey appends the comparison key of the DER name b to dst.
+func appendKey(dst, b []byte) ([]byte, error) {
+	rdns, err := readName(b)
 	if err != nil {
-		return dst, fmt.Errorf("parsing name: %w", err)
+		return dst, err
 	}
-	if len(rest) != 0 {
-		return dst, fmt.Errorf("parsing name: %w", errTrailing)
-	}
-	if seq.class != asn1.ClassUniversal || seq.tag != asn1.TagSequence || !seq.compound {
-		return dst, errors.New("parsing name: not a SEQUENCE")
-	}
-	data := seq.content
-	for n := 1; len(data) > 0; n++ {
-		var set tlv
-		if set, data, err = readTLV(data); err != nil {
+	for n := 1; !rdns.Empty(); n++ {
+		set, err := readRDN(&rdns)
+		if err != nil {
 			return dst, fmt.Errorf("parsing name: RDN %d: %w", n, err)
-		}
-		if set.class != asn1.ClassUniversal || set.tag != asn1.TagSet || !set.compound {
-			return dst, fmt.Errorf("parsing name: RDN %d: not a SET", n)
 		}
 		at := len(dst)
 		dst = append(dst, 0, 0, 0, 0)
-		if dst, err = appendRDNKey(dst, set.content); err != nil {
+		if dst, err = appendRDNKey(dst, set); err != nil {
 			return dst, fmt.Errorf("parsing name: RDN %d: %w", n, err)
 		}
 		putLen(dst[at:], len(dst)-at-4)
@@ -51,21 +43,20 @@ func appendKey(dst, der []byte) ([]byte, error) {
 	return dst, nil
 }
 
-func appendRDNKey(dst, data []byte) ([]byte, error) {
+func appendRDNKey(dst, set []byte) ([]byte, error) {
 	start := len(dst)
 	count := 0
-	for len(data) > 0 {
-		oid, v, rest, err := readAttribute(data)
+	for r := der.Reader(set); !r.Empty(); {
+		oid, v, err := readAttribute(&r)
 		if err != nil {
 			return dst, err
 		}
-		if _, err := parseOIDCheck(oid.content); err != nil {
+		if err := der.CheckOID(oid); err != nil {
 			return dst, fmt.Errorf("attribute type: %w", err)
 		}
-		data = rest
 		at := len(dst)
 		dst = append(dst, 0, 0, 0, 0)
-		dst = appendAttributeKey(dst, oid.content, v)
+		dst = appendAttributeKey(dst, oid, valueTag(v), v.Content, v.Full)
 		putLen(dst[at:], len(dst)-at-4)
 		count++
 	}
@@ -94,19 +85,22 @@ func sortAttributeKeys(b []byte) {
 	}
 }
 
-func appendAttributeKey(dst, oid []byte, v tlv) []byte {
+// appendAttributeKey appends the key of one attribute: its type's OID
+// contents, and its value, of universal tag number tag (-1 when not a
+// universal primitive) with contents content and whole encoding full.
+func appendAttributeKey(dst, oid []byte, tag int, content, full []byte) []byte {
 	dst = append(dst, byte(len(oid)))
 	dst = append(dst, oid...)
-	if v.class == asn1.ClassUniversal && !v.compound {
+	if tag >= 0 {
 		mark := len(dst)
 		dst = append(dst, 's')
-		if out, ok := appendPrepared(dst, v.tag, v.content); ok {
+		if out, ok := appendPrepared(dst, tag, content); ok {
 			return out
 		}
 		dst = dst[:mark]
 	}
 	dst = append(dst, 'b')
-	return append(dst, v.full...)
+	return append(dst, full...)
 }
 
 // appendPrepared appends the simplified RFC 4518 preparation of a character string of ASN.1 type tag: case
@@ -225,27 +219,4 @@ func putLen(b []byte, n int) {
 
 func getLen(b []byte) int {
 	return int(b[0])<<24 | int(b[1])<<16 | int(b[2])<<8 | int(b[3])
-}
-
-// parseOIDCheck validates OID content octets without allocating.
-func parseOIDCheck(b []byte) (int, error) {
-	if len(b) == 0 || b[len(b)-1]&0x80 != 0 {
-		return 0, errDER
-	}
-	n, start, v := 0, true, 0
-	for _, c := range b {
-		if start && c == 0x80 {
-			return 0, errDER
-		}
-		start = false
-		if v > 1<<24 {
-			return 0, errDER
-		}
-		v = v<<7 | int(c&0x7f)
-		if c&0x80 == 0 {
-			n++
-			v, start = 0, true
-		}
-	}
-	return n, nil
 }

@@ -15,12 +15,14 @@ import (
 	"strings"
 	"unicode/utf16"
 	"unicode/utf8"
+
+	"github.com/mtlslb/mtlslb/internal/der"
 )
 
 // Attribute is one attribute type and value of a distinguished name, as encoded.
 type Attribute struct {
 	Type      asn1.ObjectIdentifier
-	Tag       int    // ASN.1 universal tag of the value (asn1.TagUTF8String, asn1.TagPrintableString, …)
+	Tag       int    // ASN.1 universal tag of the value (asn1.TagUTF8String, …); -1 if not a universal primitive
 	Bytes     []byte // the value's content octets
 	FullBytes []byte // the value's whole DER TLV
 }
@@ -38,31 +40,24 @@ const (
 	tagBMPString       = 30
 )
 
-var errTrailing = errors.New("trailing data")
+var (
+	errTrailing = errors.New("trailing data")
+	errNotSet   = errors.New("not a SET")
+)
 
 // Parse parses the DER encoding of a Name (for example cert.RawSubject).
-func Parse(der []byte) (Name, error) {
-	seq, rest, err := readTLV(der)
+func Parse(b []byte) (Name, error) {
+	rdns, err := readName(b)
 	if err != nil {
-		return nil, fmt.Errorf("parsing name: %w", err)
-	}
-	if len(rest) != 0 {
-		return nil, fmt.Errorf("parsing name: %w", errTrailing)
-	}
-	if seq.class != asn1.ClassUniversal || seq.tag != asn1.TagSequence || !seq.compound {
-		return nil, errors.New("parsing name: not a SEQUENCE")
+		return nil, err
 	}
 	var name Name
-	data := seq.content
-	for len(data) > 0 {
-		var set tlv
-		if set, data, err = readTLV(data); err != nil {
+	for !rdns.Empty() {
+		set, err := readRDN(&rdns)
+		if err != nil {
 			return nil, fmt.Errorf("parsing name: RDN %d: %w", len(name)+1, err)
 		}
-		if set.class != asn1.ClassUniversal || set.tag != asn1.TagSet || !set.compound {
-			return nil, fmt.Errorf("parsing name: RDN %d: not a SET", len(name)+1)
-		}
-		rdn, err := parseRDN(set.content)
+		rdn, err := parseRDN(set)
 		if err != nil {
 			return nil, fmt.Errorf("parsing name: RDN %d: %w", len(name)+1, err)
 		}
@@ -71,20 +66,45 @@ func Parse(der []byte) (Name, error) {
 	return name, nil
 }
 
-func parseRDN(data []byte) (RDN, error) {
+// readName reads the DER name b, which must be one SEQUENCE, and returns a
+// Reader over its RDNs.
+func readName(b []byte) (der.Reader, error) {
+	r := der.Reader(b)
+	seq, err := r.ReadElement()
+	if err != nil {
+		return nil, fmt.Errorf("parsing name: %w", err)
+	}
+	if !r.Empty() {
+		return nil, fmt.Errorf("parsing name: %w", errTrailing)
+	}
+	if seq.Tag != der.Sequence {
+		return nil, errors.New("parsing name: not a SEQUENCE")
+	}
+	return der.Reader(seq.Content), nil
+}
+
+// readRDN reads the next RDN of a name and returns the contents of its SET.
+func readRDN(rdns *der.Reader) ([]byte, error) {
+	set, err := rdns.ReadElement()
+	if err != nil {
+		return nil, err
+	}
+	if set.Tag != der.Set {
+		return nil, errNotSet
+	}
+	return set.Content, nil
+}
+
+func parseRDN(set []byte) (RDN, error) {
 	var rdn RDN
-	for len(data) > 0 {
-		var oidRaw, v tlv
-		var err error
-		if oidRaw, v, data, err = readAttribute(data); err != nil {
+	for r := der.Reader(set); !r.Empty(); {
+		oid, v, err := readAttribute(&r)
+		if err != nil {
 			return nil, err
 		}
-		a := Attribute{Tag: v.tag, Bytes: v.content, FullBytes: v.full}
-		if a.Type, err = parseOID(oidRaw.content); err != nil {
+		a := Attribute{Tag: valueTag(v), Bytes: v.Content, FullBytes: v.Full}
+		if a.Type, err = der.ParseOID(oid); err != nil {
 			return nil, fmt.Errorf("attribute type: %w", err)
-		}
-		if v.class != asn1.ClassUniversal || v.compound {
-			a.Tag = -1 // never a string type
 		}
 		rdn = append(rdn, a)
 	}
@@ -94,31 +114,41 @@ func parseRDN(data []byte) (RDN, error) {
 	return rdn, nil
 }
 
-// readAttribute reads one AttributeTypeAndValue: its type OID element and its value element.
-func readAttribute(data []byte) (oid, value tlv, rest []byte, err error) {
-	var atv tlv
-	if atv, rest, err = readTLV(data); err != nil {
-		return
+// readAttribute reads one AttributeTypeAndValue: the contents of its type OID
+// and its value element.
+func readAttribute(r *der.Reader) (oid []byte, value der.Element, err error) {
+	atv, err := r.ReadElement()
+	if err != nil {
+		return nil, der.Element{}, err
 	}
-	if atv.class != asn1.ClassUniversal || atv.tag != asn1.TagSequence || !atv.compound {
-		err = errors.New("attribute is not a SEQUENCE")
-		return
+	if atv.Tag != der.Sequence {
+		return nil, der.Element{}, errors.New("attribute is not a SEQUENCE")
 	}
-	var inner []byte
-	if oid, inner, err = readTLV(atv.content); err != nil {
-		return
+	fields := der.Reader(atv.Content)
+	id, err := fields.ReadElement()
+	if err != nil {
+		return nil, der.Element{}, err
 	}
-	if oid.class != asn1.ClassUniversal || oid.tag != asn1.TagOID || oid.compound {
-		err = errors.New("attribute type is not an OBJECT IDENTIFIER")
-		return
+	if id.Tag != der.OID {
+		return nil, der.Element{}, errors.New("attribute type is not an OBJECT IDENTIFIER")
 	}
-	if value, inner, err = readTLV(inner); err != nil {
-		return
+	if value, err = fields.ReadElement(); err != nil {
+		return nil, der.Element{}, err
 	}
-	if len(inner) != 0 {
-		err = fmt.Errorf("attribute: %w", errTrailing)
+	if !fields.Empty() {
+		return nil, der.Element{}, fmt.Errorf("attribute: %w", errTrailing)
 	}
-	return
+	return id.Content, value, nil
+}
+
+// valueTag returns the tag of an attribute value as Attribute.Tag holds it:
+// its universal tag number, or -1 when it is not a universal primitive, and
+// so never a character string.
+func valueTag(v der.Element) int {
+	if v.Tag.Class() != der.ClassUniversal || v.Tag.IsConstructed() {
+		return -1
+	}
+	return v.Number
 }
 
 // text decodes a string-typed attribute value to UTF-8. ok is false for values that are not character
@@ -178,7 +208,7 @@ func (r RDN) appendKey(dst []byte) []byte {
 	for _, a := range r {
 		at := len(dst)
 		dst = append(dst, 0, 0, 0, 0)
-		dst = appendAttributeKey(dst, a.oidContent(), tlv{class: a.class(), tag: a.Tag, content: a.Bytes, full: a.FullBytes})
+		dst = appendAttributeKey(dst, a.oidContent(), a.Tag, a.Bytes, a.FullBytes)
 		putLen(dst[at:], len(dst)-at-4)
 	}
 	if len(r) > 1 {
@@ -189,18 +219,11 @@ func (r RDN) appendKey(dst []byte) []byte {
 
 // oidContent returns the content octets of the attribute's type.
 func (a Attribute) oidContent() []byte {
-	der, err := asn1.Marshal(a.Type)
-	if err != nil || len(der) < 2 {
+	enc, err := asn1.Marshal(a.Type)
+	if err != nil || len(enc) < 2 {
 		return nil
 	}
-	return der[2:] // OIDs of attribute types are far shorter than 128 bytes: one length byte
-}
-
-func (a Attribute) class() int {
-	if a.Tag < 0 {
-		return asn1.ClassContextSpecific
-	}
-	return asn1.ClassUniversal
+	return enc[2:] // OIDs of attribute types are far shorter than 128 bytes: one length byte
 }
 
 // Key returns the name's comparison key per RFC 5280 §7.1: two names match exactly when their keys are equal.
@@ -216,10 +239,10 @@ func (n Name) Key() string {
 	return string(dst)
 }
 
-// Key parses der and returns its comparison key: Key(der) equals Parse(der).Key().
-func Key(der []byte) (string, error) {
+// Key parses the DER name b and returns its comparison key: Key(b) equals Parse(b).Key().
+func Key(b []byte) (string, error) {
 	var buf [512]byte
-	k, err := appendKey(buf[:0], der)
+	k, err := appendKey(buf[:0], b)
 	if err != nil {
 		return "", err
 	}
@@ -297,25 +320,28 @@ func (n Name) String() string {
 			if j > 0 {
 				dst = append(dst, '+')
 			}
-			dst = appendAttribute(dst, a.oidContent(), tlv{class: a.class(), tag: a.Tag, content: a.Bytes, full: a.FullBytes})
+			dst = appendAttribute(dst, a.oidContent(), a.Tag, a.Bytes, a.FullBytes)
 		}
 	}
 	return string(dst)
 }
 
-func appendAttribute(dst, oid []byte, v tlv) []byte {
+// appendAttribute appends one attribute in RFC 4514 form: its type's OID
+// contents, and its value, of universal tag number tag (-1 when not a
+// universal primitive) with contents content and whole encoding full.
+func appendAttribute(dst, oid []byte, tag int, content, full []byte) []byte {
 	short, known := shortName(oid)
-	if known && v.class == asn1.ClassUniversal && !v.compound {
-		switch v.tag {
+	if known && tag >= 0 {
+		switch tag {
 		case asn1.TagUTF8String, asn1.TagPrintableString, asn1.TagIA5String, asn1.TagNumericString:
 			// Already UTF-8 (or ASCII) when valid: escape straight from the encoding.
-			if (v.tag == asn1.TagUTF8String && utf8.Valid(v.content)) || isASCII(v.content) {
+			if (tag == asn1.TagUTF8String && utf8.Valid(content)) || isASCII(content) {
 				dst = append(dst, short...)
 				dst = append(dst, '=')
-				return appendEscaped(dst, v.content)
+				return appendEscaped(dst, content)
 			}
 		default:
-			if s, ok := (Attribute{Tag: v.tag, Bytes: v.content}).text(); ok {
+			if s, ok := (Attribute{Tag: tag, Bytes: content}).text(); ok {
 				dst = append(dst, short...)
 				dst = append(dst, '=')
 				return appendEscaped(dst, []byte(s))
@@ -326,12 +352,12 @@ func appendAttribute(dst, oid []byte, v tlv) []byte {
 	// #hex of the value's whole BER (here DER) encoding.
 	if known {
 		dst = append(dst, short...)
-	} else if o, err := parseOID(oid); err == nil {
+	} else if o, err := der.ParseOID(oid); err == nil {
 		dst = append(dst, o.String()...)
 	}
 	dst = append(dst, '=', '#')
 	const hexDigits = "0123456789ABCDEF"
-	for _, c := range v.full {
+	for _, c := range full {
 		dst = append(dst, hexDigits[c>>4], hexDigits[c&0xf])
 	}
 	return dst
@@ -366,50 +392,44 @@ func appendEscaped(dst, s []byte) []byte {
 	return dst
 }
 
-// RFC2253 returns the RFC 4514 string form of the DER name der (see Name.String), walking the encoding
+// RFC2253 returns the RFC 4514 string form of the DER name b (see Name.String), walking the encoding
 // directly: this runs for the subject and issuer headers of every verified connection.
-func RFC2253(der []byte) (string, error) {
-	seq, rest, err := readTLV(der)
+func RFC2253(b []byte) (string, error) {
+	rdns, err := readName(b)
 	if err != nil {
-		return "", fmt.Errorf("parsing name: %w", err)
-	}
-	if len(rest) != 0 {
-		return "", fmt.Errorf("parsing name: %w", errTrailing)
-	}
-	if seq.class != asn1.ClassUniversal || seq.tag != asn1.TagSequence || !seq.compound {
-		return "", errors.New("parsing name: not a SEQUENCE")
+		return "", err
 	}
 	var stack [16][]byte
-	rdns := stack[:0]
-	for data := seq.content; len(data) > 0; {
-		var set tlv
-		if set, data, err = readTLV(data); err != nil {
-			return "", fmt.Errorf("parsing name: RDN %d: %w", len(rdns)+1, err)
+	sets := stack[:0]
+	for !rdns.Empty() {
+		set, err := readRDN(&rdns)
+		switch {
+		case errors.Is(err, errNotSet), err == nil && len(set) == 0:
+			return "", fmt.Errorf("parsing name: RDN %d: not a non-empty SET", len(sets)+1)
+		case err != nil:
+			return "", fmt.Errorf("parsing name: RDN %d: %w", len(sets)+1, err)
 		}
-		if set.class != asn1.ClassUniversal || set.tag != asn1.TagSet || !set.compound || len(set.content) == 0 {
-			return "", fmt.Errorf("parsing name: RDN %d: not a non-empty SET", len(rdns)+1)
-		}
-		rdns = append(rdns, set.content)
+		sets = append(sets, set)
 	}
 	var buf [512]byte
 	dst := buf[:0]
-	for i := len(rdns) - 1; i >= 0; i-- {
-		if i != len(rdns)-1 {
+	for i := len(sets) - 1; i >= 0; i-- {
+		if i != len(sets)-1 {
 			dst = append(dst, ',')
 		}
-		for j, data := 0, rdns[i]; len(data) > 0; j++ {
-			oid, v, rest, err := readAttribute(data)
+		r := der.Reader(sets[i])
+		for j := 0; !r.Empty(); j++ {
+			oid, v, err := readAttribute(&r)
 			if err != nil {
 				return "", fmt.Errorf("parsing name: RDN %d: %w", i+1, err)
 			}
-			if _, err := parseOIDCheck(oid.content); err != nil {
+			if err := der.CheckOID(oid); err != nil {
 				return "", fmt.Errorf("parsing name: RDN %d: attribute type: %w", i+1, err)
 			}
-			data = rest
 			if j > 0 {
 				dst = append(dst, '+')
 			}
-			dst = appendAttribute(dst, oid.content, v)
+			dst = appendAttribute(dst, oid, valueTag(v), v.Content, v.Full)
 		}
 	}
 	return string(dst), nil

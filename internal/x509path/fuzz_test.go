@@ -4,11 +4,11 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/asn1"
-	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
+	"github.com/mtlslb/mtlslb/internal/conformance"
+	"github.com/mtlslb/mtlslb/internal/der"
 	"github.com/mtlslb/mtlslb/internal/x509name"
 )
 
@@ -16,13 +16,12 @@ import (
 // malformed one.
 func splitDER(data []byte) [][]byte {
 	var out [][]byte
-	for len(data) > 0 {
-		_, _, rest, err := readTLV(data)
+	for r := der.Reader(data); !r.Empty(); {
+		_, full, _, err := r.ReadAny()
 		if err != nil {
 			break
 		}
-		out = append(out, data[:len(data)-len(rest)])
-		data = rest
+		out = append(out, full)
 	}
 	return out
 }
@@ -48,6 +47,7 @@ func FuzzBuild(f *testing.F) {
 	f.Add(concatDER(leaf.cert, inter.cert))
 	f.Add(concatDER(leaf.cert, cross.cert, inter.cert, other.cert))
 	f.Add(concatDER(leaf.cert, inter.cert, root.cert))
+	pkits := conformance.LoadPKITS(f)
 	for _, chain := range [][]string{
 		{"ValidDNnameConstraintsTest1EE", "nameConstraintsDN1CACert", "TrustAnchorRootCertificate"},
 		{"ValidPolicyMappingTest13EE", "P1Mapping1to234CACert", "TrustAnchorRootCertificate"},
@@ -55,18 +55,14 @@ func FuzzBuild(f *testing.F) {
 	} {
 		var data []byte
 		for _, stem := range chain {
-			der, err := os.ReadFile(filepath.Join(pkitsDir, "certs", stem+".crt"))
-			if err != nil {
-				f.Fatalf("reading seed %s: %v", stem, err)
-			}
-			data = append(data, der...)
+			data = append(data, pkits.CertDER(f, stem)...)
 		}
 		f.Add(data)
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		var parsed []*x509.Certificate
-		for _, der := range splitDER(data) {
-			if cert, err := x509.ParseCertificate(der); err == nil {
+		for _, raw := range splitDER(data) {
+			if cert, err := x509.ParseCertificate(raw); err == nil {
 				parsed = append(parsed, cert)
 			}
 		}
@@ -160,8 +156,8 @@ func checkFingerprintContract(t *testing.T, a, b []byte) {
 
 // mutateName flips letter case (flags bit 0) and swaps string type tags
 // (bit 1) throughout the encoding; the result is often the same name.
-func mutateName(der []byte, flags byte) []byte {
-	out := append([]byte(nil), der...)
+func mutateName(name []byte, flags byte) []byte {
+	out := append([]byte(nil), name...)
 	for i, c := range out {
 		switch {
 		case flags&1 != 0 && c >= 'a' && c <= 'z':

@@ -1,6 +1,10 @@
 package x509path
 
-import "encoding/asn1"
+import (
+	"encoding/asn1"
+
+	"github.com/mtlslb/mtlslb/internal/der"
+)
 
 // nameFingerprint hashes a DER distinguished name without allocating, so that
 // most name comparisons of a handshake need no x509name parsing.
@@ -15,22 +19,23 @@ import "encoding/asn1"
 // ASCII: case folded, outer white space trimmed, inner runs collapsed, string
 // types interchangeable, attribute order inside an RDN irrelevant, other
 // values byte for byte. FuzzNameFingerprint checks the contract.
-func nameFingerprint(der []byte) (fp uint64, ok bool) {
-	tag, rdns, rest, err := readTLV(der)
-	if err != nil || tag != tagSequence || len(rest) != 0 {
+func nameFingerprint(name []byte) (fp uint64, ok bool) {
+	r := der.Reader(name)
+	seq, err := r.Read(der.Sequence)
+	if err != nil || !r.Empty() {
 		return 0, false
 	}
 	h := uint64(fnvOffset)
-	for len(rdns) > 0 {
-		var set []byte
-		if tag, set, rdns, err = readTLV(rdns); err != nil || tag != tagSet || len(set) == 0 {
+	for rdns := der.Reader(seq); !rdns.Empty(); {
+		set, err := rdns.Read(der.Set)
+		if err != nil || len(set) == 0 {
 			return 0, false
 		}
 		// Attributes of one RDN are summed: their order must not matter.
 		var rdn uint64
-		for len(set) > 0 {
-			var atv []byte
-			if tag, atv, set, err = readTLV(set); err != nil || tag != tagSequence {
+		for atvs := der.Reader(set); !atvs.Empty(); {
+			atv, err := atvs.Read(der.Sequence)
+			if err != nil {
 				return 0, false
 			}
 			a, ok := attributeFingerprint(atv)
@@ -45,8 +50,6 @@ func nameFingerprint(der []byte) (fp uint64, ok bool) {
 }
 
 const (
-	tagSet    = 0x31
-	tagOID    = 0x06
 	fnvOffset = 14695981039346656037
 	fnvPrime  = 1099511628211
 )
@@ -61,15 +64,16 @@ func fnvMix(h, v uint64) uint64 {
 }
 
 func attributeFingerprint(atv []byte) (uint64, bool) {
-	tag, oid, rest, err := readTLV(atv)
-	if err != nil || tag != tagOID || len(oid) == 0 {
+	fields := der.Reader(atv)
+	oid, err := fields.Read(der.OID)
+	if err != nil || len(oid) == 0 {
 		return 0, false
 	}
-	vtag, value, tail, err := readTLV(rest)
-	if err != nil || len(tail) != 0 {
+	vtag, _, value, err := fields.ReadAny()
+	if err != nil || !fields.Empty() {
 		return 0, false
 	}
-	if vtag&classMask == 0 && vtag&constructedBit != 0 {
+	if vtag.Class() == der.ClassUniversal && vtag.IsConstructed() {
 		// A constructed universal value: x509name may read it as text.
 		return 0, false
 	}
@@ -107,7 +111,7 @@ func attributeFingerprint(atv []byte) (uint64, bool) {
 	default:
 		// Not a character string: x509name compares the whole encoding.
 		h = fnvByte(h, 'b')
-		h = fnvByte(h, vtag)
+		h = fnvByte(h, byte(vtag))
 		for _, b := range value {
 			h = fnvByte(h, b)
 		}

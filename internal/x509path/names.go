@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"strings"
 
+	"github.com/mtlslb/mtlslb/internal/der"
 	"github.com/mtlslb/mtlslb/internal/x509name"
 )
 
@@ -40,34 +41,33 @@ type generalName struct {
 }
 
 // parseGeneralName reads one GeneralName element.
-func parseGeneralName(data []byte) (gn generalName, rest []byte, err error) {
-	tag, content, rest, err := readTLV(data)
+func parseGeneralName(r *der.Reader) (generalName, error) {
+	tag, _, content, err := r.ReadAny()
 	if err != nil {
-		return generalName{}, nil, err
+		return generalName{}, err
 	}
-	if tag&classMask != classContext {
-		return generalName{}, nil, errors.New("GeneralName is not context-specific")
+	if tag.Class() != der.ClassContextSpecific {
+		return generalName{}, errors.New("GeneralName is not context-specific")
 	}
-	gn = generalName{kind: int(tag & tagNumberMask), value: content}
-	constructed := tag&constructedBit != 0
+	gn := generalName{kind: tag.Number(), value: content}
 	switch gn.kind {
 	case gnRFC822Name, gnDNSName, gnURI, gnIPAddress, gnRegisteredID:
-		if constructed {
-			return generalName{}, nil, fmt.Errorf("GeneralName [%d] must be primitive", gn.kind)
+		if tag.IsConstructed() {
+			return generalName{}, fmt.Errorf("GeneralName [%d] must be primitive", gn.kind)
 		}
 	case gnDirectoryName:
-		if !constructed {
-			return generalName{}, nil, errors.New("directoryName must be constructed")
+		if !tag.IsConstructed() {
+			return generalName{}, errors.New("directoryName must be constructed")
 		}
 		if gn.dn, err = x509name.Parse(content); err != nil {
-			return generalName{}, nil, fmt.Errorf("directoryName: %w", err)
+			return generalName{}, fmt.Errorf("directoryName: %w", err)
 		}
 	case gnOtherName, gnX400Address, gnEDIPartyName:
 		// Kept opaque: these forms are never matched, only noticed (see check).
 	default:
-		return generalName{}, nil, fmt.Errorf("unknown GeneralName choice [%d]", gn.kind)
+		return generalName{}, fmt.Errorf("unknown GeneralName choice [%d]", gn.kind)
 	}
-	return gn, rest, nil
+	return gn, nil
 }
 
 // nameConstraints is a parsed name constraints extension (RFC 5280 §4.2.1.10).
@@ -82,21 +82,22 @@ type nameConstraints struct {
 // for this: it drops directoryName subtrees (marking the extension as
 // unhandled), and mtlslb must enforce them.
 func parseNameConstraints(value []byte) (*nameConstraints, error) {
-	tag, body, rest, err := readTLV(value)
-	if err != nil || tag != tagSequence || len(rest) != 0 {
+	r := der.Reader(value)
+	body, err := r.Read(der.Sequence)
+	if err != nil || !r.Empty() {
 		return nil, errors.New("name constraints: not a SEQUENCE")
 	}
 	nc := &nameConstraints{}
-	for len(body) > 0 {
-		var subtrees []byte
-		if tag, subtrees, body, err = readTLV(body); err != nil {
+	for fields := der.Reader(body); !fields.Empty(); {
+		tag, _, subtrees, err := fields.ReadAny()
+		if err != nil {
 			return nil, fmt.Errorf("name constraints: %w", err)
 		}
 		var list *[]generalName
 		switch tag {
-		case classContext | constructedBit | 0:
+		case der.ClassContextSpecific | der.Constructed | 0:
 			list = &nc.permitted
-		case classContext | constructedBit | 1:
+		case der.ClassContextSpecific | der.Constructed | 1:
 			list = &nc.excluded
 		default:
 			return nil, fmt.Errorf("name constraints: unexpected element with tag %#x", tag)
@@ -104,12 +105,13 @@ func parseNameConstraints(value []byte) (*nameConstraints, error) {
 		if len(subtrees) == 0 {
 			return nil, errors.New("name constraints: empty GeneralSubtrees")
 		}
-		for len(subtrees) > 0 {
-			var subtree []byte
-			if tag, subtree, subtrees, err = readTLV(subtrees); err != nil || tag != tagSequence {
+		for trees := der.Reader(subtrees); !trees.Empty(); {
+			subtree, err := trees.Read(der.Sequence)
+			if err != nil {
 				return nil, errors.New("name constraints: GeneralSubtree is not a SEQUENCE")
 			}
-			gn, extra, err := parseGeneralName(subtree)
+			extra := der.Reader(subtree)
+			gn, err := parseGeneralName(&extra)
 			if err != nil {
 				return nil, fmt.Errorf("name constraints: %w", err)
 			}
@@ -139,11 +141,12 @@ func checkBaseDistance(extra []byte) error {
 	if len(extra) == 0 {
 		return nil
 	}
-	tag, content, rest, err := readTLV(extra)
+	r := der.Reader(extra)
+	tag, _, content, err := r.ReadAny()
 	if err != nil {
 		return err
 	}
-	if tag == classContext|0 && len(content) == 1 && content[0] == 0 && len(rest) == 0 {
+	if tag == der.ClassContextSpecific|0 && len(content) == 1 && content[0] == 0 && r.Empty() {
 		return nil
 	}
 	return errors.New("subtree minimum or maximum is not supported")
@@ -192,13 +195,14 @@ func parseCertNames(rawSubject []byte, sanValue []byte) (*certNames, error) {
 	if sanValue == nil {
 		return names, nil
 	}
-	tag, body, rest, err := readTLV(sanValue)
-	if err != nil || tag != tagSequence || len(rest) != 0 {
+	r := der.Reader(sanValue)
+	body, err := r.Read(der.Sequence)
+	if err != nil || !r.Empty() {
 		return nil, errors.New("subjectAltName: not a SEQUENCE")
 	}
-	for len(body) > 0 {
-		var gn generalName
-		if gn, body, err = parseGeneralName(body); err != nil {
+	for gns := der.Reader(body); !gns.Empty(); {
+		gn, err := parseGeneralName(&gns)
+		if err != nil {
 			return nil, fmt.Errorf("subjectAltName: %w", err)
 		}
 		names.san = append(names.san, gn)

@@ -2,25 +2,12 @@ package x509path
 
 import (
 	"crypto/x509"
-	"encoding/json"
 	"errors"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/mtlslb/mtlslb/internal/conformance"
 )
-
-// pkitsDir is the NIST PKITS test data, beside the repository as CI clones it.
-const pkitsDir = "../../../shared/testdata/pkits"
-
-type pkitsCase struct {
-	Number         string         `json:"number"`
-	Title          string         `json:"title"`
-	Certs          []string       `json:"certs"`
-	CRLs           []string       `json:"crls"`
-	ShouldValidate bool           `json:"should_validate"`
-	PolicyInputs   map[string]any `json:"policy_inputs"`
-}
 
 // pkitsNotStructural lists the cases of this package's sections whose
 // expected failure is not a property of the path: Build must find the path,
@@ -73,37 +60,6 @@ func defaultPolicyInputs(inputs map[string]any) (empty, defaults bool) {
 	return len(inputs) == 0, true
 }
 
-func loadPKITSCases(t testing.TB) []pkitsCase {
-	t.Helper()
-	data, err := os.ReadFile(filepath.Join(pkitsDir, "cases.json"))
-	if err != nil {
-		t.Fatalf("reading PKITS cases (the shared test data must be checked out beside the repository): %v", err)
-	}
-	var file struct {
-		Cases []pkitsCase `json:"cases"`
-	}
-	if err := json.Unmarshal(data, &file); err != nil {
-		t.Fatalf("decoding PKITS cases: %v", err)
-	}
-	if len(file.Cases) == 0 {
-		t.Fatal("no PKITS cases")
-	}
-	return file.Cases
-}
-
-func loadPKITSCert(t testing.TB, stem string) *x509.Certificate {
-	t.Helper()
-	der, err := os.ReadFile(filepath.Join(pkitsDir, "certs", stem+".crt"))
-	if err != nil {
-		t.Fatalf("reading %s: %v", stem, err)
-	}
-	cert, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatalf("parsing %s: %v", stem, err)
-	}
-	return cert
-}
-
 // TestPKITS runs the path-structure sections of NIST PKITS: certs[0] is the
 // only anchor, the last certificate the leaf, the rest presented
 // intermediates; dates and CRLs are ignored. Build must find a path exactly
@@ -115,7 +71,8 @@ func TestPKITS(t *testing.T) {
 		t.Logf("PKITS: %d passed; %d path found as expected but failure not structural (skipped); skipped: %d out-of-scope section, %d DSA, %d policy inputs",
 			passed, structuralOnly, outOfScope, dsa, policyInputs)
 	})
-	for _, tc := range loadPKITSCases(t) {
+	suite := conformance.LoadPKITS(t)
+	for _, tc := range suite.Cases {
 		t.Run(tc.Number+" "+tc.Title, func(t *testing.T) {
 			inScope, reason := pkitsSectionScope(tc.Number)
 			if !inScope {
@@ -133,7 +90,7 @@ func TestPKITS(t *testing.T) {
 			}
 			certs := make([]*x509.Certificate, len(tc.Certs))
 			for i, stem := range tc.Certs {
-				certs[i] = loadPKITSCert(t, stem)
+				certs[i] = suite.Cert(t, stem)
 			}
 			anchors := NewAnchors(certs[:1])
 			leaf := certs[len(certs)-1]
