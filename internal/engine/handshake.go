@@ -20,15 +20,22 @@ func (e *Engine) handshakeDone(h listen.Handshake) bool {
 	g := h.Conn.State.(*listenerGen)
 	cs := h.TLS.ConnectionState()
 	status, leaf := outcome(h.Err, g.mode, cs)
+	// The header values are computed once, here, and the connection-log line reuses them.
+	var values *clientcert.Values
+	if h.Err == nil && len(cs.PeerCertificates) > 0 {
+		v := clientcert.Compute(cs.PeerCertificates)
+		values = &v
+	}
 	if g.connLog != nil {
 		rec := e.connRecord(g, h, cs, status, leaf)
+		rec.LeafValues = values
 		g.connLog.w.WriteConn(&rec)
 	}
 	if h.Err != nil {
 		e.log.Debug("handshake failed", "client", h.Conn.RemoteAddr().String(), "status", status.String(), "err", h.Err)
 		return false
 	}
-	h.Conn.Values = httpproxy.NewConnInfo(h.Conn.TraceID, connFields(g, cs))
+	h.Conn.Values = httpproxy.NewConnInfo(h.Conn.TraceID, connFields(g, cs, values))
 	return true
 }
 
@@ -58,16 +65,15 @@ func outcome(err error, mode tlsconfig.Mode, cs tls.ConnectionState) (truststore
 }
 
 // connFields computes, once per connection, the headers of alb-compat §3.1 for the listener's mode.
-func connFields(g *listenerGen, cs tls.ConnectionState) []httpproxy.Field {
+func connFields(g *listenerGen, cs tls.ConnectionState, v *clientcert.Values) []httpproxy.Field {
 	var f []httpproxy.Field
 	n := g.names
-	switch g.mode {
-	case tlsconfig.ModePassthrough:
-		if len(cs.PeerCertificates) > 0 {
-			f = append(f, httpproxy.Field{Name: n.Clientcert, Value: clientcert.Chain(cs.PeerCertificates)})
-		}
-	case tlsconfig.ModeVerify:
-		v := clientcert.Compute(cs.PeerCertificates)
+	switch {
+	case v == nil:
+		// No certificate: no identity headers, in any mode.
+	case g.mode == tlsconfig.ModePassthrough:
+		f = append(f, httpproxy.Field{Name: n.Clientcert, Value: v.Chain})
+	case g.mode == tlsconfig.ModeVerify:
 		f = append(f,
 			httpproxy.Field{Name: n.Serial, Value: v.Serial},
 			httpproxy.Field{Name: n.Issuer, Value: v.Issuer},

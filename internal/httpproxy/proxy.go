@@ -38,8 +38,6 @@ type Handler struct {
 	proxy *httputil.ReverseProxy
 }
 
-type ctxKey struct{}
-
 // New returns a Handler for cfg.
 func New(cfg Config) *Handler {
 	h := &Handler{cfg: cfg}
@@ -68,17 +66,16 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, fmt.Sprintf("mtlslb: the %s header would exceed %d bytes; the client certificate chain is too large to forward", ci.Oversize, MaxHeaderValue), http.StatusBadRequest)
 		return
 	}
-	target := h.cfg.TargetGroup.Pick()
-	if target == nil {
+	if h.cfg.TargetGroup.Len() == 0 {
 		http.Error(w, "mtlslb: target group "+h.cfg.TargetGroup.Name+" has no registered targets", http.StatusServiceUnavailable)
 		return
 	}
-	h.proxy.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), ctxKey{}, target)))
+	h.proxy.ServeHTTP(w, r)
 }
 
 func (h *Handler) rewrite(pr *httputil.ProxyRequest) {
-	target := pr.In.Context().Value(ctxKey{}).(*balance.Target)
-	pr.SetURL(target.URL)
+	// The group is fixed for this generation and not empty (ServeHTTP checked), so Pick cannot fail.
+	pr.SetURL(h.cfg.TargetGroup.Pick().URL)
 	pr.Out.Host = pr.In.Host // as ALB with preserve_host_header off: the client's Host, not the target's
 
 	out := pr.Out.Header
