@@ -123,7 +123,9 @@ func Compile(doc *config.Document, opts CompileOptions, transport *http.Transpor
 	for i, l := range doc.Listeners {
 		lg, err := compileListener(i, l, doc, snap.trustStores, groups, opts, transport)
 		if err != nil {
-			fail("listeners[%d]: %w", i, err)
+			if err = withoutReported(err); err != nil {
+				fail("listeners[%d]: %w", i, err)
+			}
 			continue
 		}
 		lg.elb = doc.Name
@@ -133,6 +135,10 @@ func Compile(doc *config.Document, opts CompileOptions, transport *http.Transpor
 	}
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
+	}
+	if len(snap.listeners) != len(doc.Listeners) {
+		// Only reachable if a listener failed solely because of a dependency whose error was reported.
+		return nil, errors.New("listeners: not every listener compiled")
 	}
 	snap.ctx, snap.cancel = context.WithCancel(context.Background())
 	return &Compiled{snap: snap}, nil
@@ -222,7 +228,8 @@ func compileListener(i int, l config.Listener, doc *config.Document, stores map[
 		name := l.MutualAuthentication.TrustStore
 		if store = stores[name]; store == nil {
 			if trustStoreNamed(doc, name) {
-				errs = append(errs, fmt.Errorf("mutual_authentication.trust_store: trust store %q is not usable (its problems are listed above)", name))
+				// The trust store's own problems are reported; repeating them per listener adds noise.
+				errs = append(errs, errReportedElsewhere)
 			} else {
 				errs = append(errs, fmt.Errorf("mutual_authentication.trust_store: no trust store named %q", name))
 			}
@@ -277,6 +284,27 @@ func compileListener(i int, l config.Listener, doc *config.Document, stores map[
 		Retired:      lg.retired.Load,
 	})
 	return lg, nil
+}
+
+// errReportedElsewhere marks a listener that cannot compile only because something it uses already reported
+// its own problem.
+var errReportedElsewhere = errors.New("a dependency failed (reported separately)")
+
+// withoutReported drops errReportedElsewhere from a joined error, returning nil if nothing else is left.
+func withoutReported(err error) error {
+	var kept []error
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		for _, e := range j.Unwrap() {
+			if e != errReportedElsewhere {
+				kept = append(kept, e)
+			}
+		}
+		return errors.Join(kept...)
+	}
+	if err == errReportedElsewhere {
+		return nil
+	}
+	return err
 }
 
 func trustStoreNamed(doc *config.Document, name string) bool {
