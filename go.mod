@@ -3,15 +3,29 @@ module github.com/mtlslb/mtlslb
 go 1.26
 
 require (
-	github.com/DeRuina/timberjack v1.3.0 // indirect
-	github.com/Netflix/bettertls v0.0.0-20250909192348-e1e99e353074 // indirect
-	github.com/fsnotify/fsnotify v1.8.0 // indirect
-	github.com/google/go-cmp v0.7.0 // indirect
+	github.com/DeRuina/timberjack v1.3.0
+	github.com/Netflix/bettertls v0.0.0-20250909192348-e1e99e353074
+	github.com/fsnotify/fsnotify v1.8.0
+	github.com/google/go-cmp v0.7.0
+	github.com/prometheus/client_golang v1.22.0
+	github.com/spf13/cobra v1.9.1
+	go.etcd.io/bbolt v1.4.0
+	sigs.k8s.io/yaml v1.4.0
+)
+
+require (
+	github.com/beorn7/perks v1.0.1 // indirect
+	github.com/cespare/xxhash/v2 v2.3.0 // indirect
 	github.com/google/uuid v1.3.0 // indirect
 	github.com/inconshreveable/mousetrap v1.1.0 // indirect
-	github.com/spf13/cobra v1.9.1 // indirect
+	github.com/kr/text v0.2.0 // indirect
+	github.com/kylelemons/godebug v1.1.0 // indirect
+	github.com/munnerz/goautoneg v0.0.0-20191010083416-a7dc8b61c822 // indirect
+	github.com/prometheus/client_model v0.6.1 // indirect
+	github.com/prometheus/common v0.62.0 // indirect
+	github.com/prometheus/procfs v0.15.1 // indirect
 	github.com/spf13/pflag v1.0.6 // indirect
 	golang.org/x/sync v0.12.0 // indirect
 	golang.org/x/sys v0.30.0 // indirect
-	sigs.k8s.io/yaml v1.4.0 // indirect
+	google.golang.org/protobuf v1.36.5 // indirect
 )

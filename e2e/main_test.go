@@ -263,6 +263,22 @@ func TestServeReloadAndStop(t *testing.T) {
 	if !strings.Contains(p.stderr.String(), "still serving the previous one") {
 		t.Errorf("the refusal does not say the old configuration still serves:\n%s", p.stderr.String())
 	}
+	// The metrics tell the same story.
+	resp, err := http.Get("http://" + p.admin + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	metricsText, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, want := range []string{
+		"mtlslb_config_last_reload_successful 0",
+		`status="ClientCertCrlHit"} 1`,
+		`mtlslb_trust_store_ca_certificates{trust_store="clients"} 1`,
+	} {
+		if !strings.Contains(string(metricsText), want) {
+			t.Errorf("/metrics lacks %q", want)
+		}
+	}
 
 	// Switch to passthrough mode on the same port by a file change.
 	s.write(t, "lb.yaml", []byte(s.config("off")))

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"runtime/debug"
 
 	"github.com/spf13/cobra"
@@ -41,7 +42,7 @@ func Main(args []string, stdout, stderr io.Writer) int {
 	}
 	fmt.Fprintln(stderr, "mtlslb:", err)
 	var u usageError
-	if errors.As(err, &u) {
+	if errors.As(err, &u) || isCobraUsage(err) {
 		return ExitUsage
 	}
 	return ExitFailed
@@ -58,8 +59,19 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
-	root.AddCommand(newVersion(), newValidate(), newServe(), newDemo())
+	root.AddCommand(newVersion(), newValidate(), newServe(), newDemo(), newTrustStore(), newApply())
 	return root
+}
+
+// isCobraUsage recognises the usage errors cobra reports without a hook (it has no typed errors for them).
+func isCobraUsage(err error) bool {
+	msg := err.Error()
+	for _, p := range []string{"required flag", "unknown command", "unknown flag", "unknown shorthand flag", "invalid argument"} {
+		if strings.HasPrefix(msg, p) {
+			return true
+		}
+	}
+	return false
 }
 
 // args wraps a cobra positional-argument check so that a violation is a usage error.

@@ -12,14 +12,19 @@ import (
 	"os/signal"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
 	"github.com/fsnotify/fsnotify"
 	"github.com/spf13/cobra"
 
+	adminapi "github.com/mtlslb/mtlslb/internal/admin"
 	"github.com/mtlslb/mtlslb/internal/config"
+	"github.com/mtlslb/mtlslb/internal/configstore"
+	"github.com/mtlslb/mtlslb/internal/control"
 	"github.com/mtlslb/mtlslb/internal/engine"
+	"github.com/mtlslb/mtlslb/internal/metrics"
 )
 
 type serveFlags struct {
@@ -34,14 +39,20 @@ type serveFlags struct {
 func newServe() *cobra.Command {
 	var f serveFlags
 	cmd := &cobra.Command{
-		Use:   "serve --config FILE",
+		Use:   "serve [--config FILE | --data-dir DIR]",
 		Short: "Run the load balancer",
 		Long: `Run the load balancer.
 
-With --config the file is the source of truth: it is reloaded when it (or a certificate, bundle or CRL it
-names) changes and on SIGHUP. A document that does not check out is refused with every problem listed in the
-log, and the running configuration keeps serving. SIGTERM or SIGINT stops accepting, lets requests in flight
-finish (up to --drain-timeout) and exits.`,
+File mode (--config FILE): the file is the source of truth. It is reloaded when it (or a certificate, bundle
+or CRL it names) changes and on SIGHUP; the admin API is read-only.
+
+Store mode (--data-dir DIR, the default, with ./mtlslb-data): the configuration lives in an embedded store in
+DIR and is managed through the admin API, with mtlslb apply -f and mtlslb trust-store; every change applies
+at once, without a restart.
+
+Either way a configuration that does not check out is refused with every problem listed, and the running one
+keeps serving. SIGTERM or SIGINT stops accepting, lets requests in flight finish (up to --drain-timeout) and
+exits.`,
 		Args: args(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return runServe(cmd.Context(), f, cmd.ErrOrStderr())
@@ -49,7 +60,7 @@ finish (up to --drain-timeout) and exits.`,
 	}
 	fl := cmd.Flags()
 	fl.StringVar(&f.config, "config", "", "configuration file (YAML or JSON)")
-	fl.StringVar(&f.dataDir, "data-dir", "", "store mode: directory of the embedded store (not available yet)")
+	fl.StringVar(&f.dataDir, "data-dir", "", "store mode: directory of the embedded store (default ./mtlslb-data when --config is not given)")
 	fl.StringVar(&f.etcdEndpoints, "etcd-endpoints", "", "fleet mode: etcd endpoints (not available yet)")
 	fl.StringVar(&f.adminAddress, "admin-address", "127.0.0.1:9901", `admin API address, or "off"`)
 	fl.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
@@ -65,87 +76,248 @@ func newLogger(w io.Writer, level string) (*slog.Logger, error) {
 	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: l})), nil
 }
 
+// source is where the configuration comes from: a file (file mode) or the embedded store (store mode).
+type source struct {
+	mode    string // "file" or "store"
+	name    string // the file, or the data directory
+	control *control.Service
+	// apply loads the current configuration and applies it. applied is false when there is nothing to
+	// apply yet (an empty store).
+	apply func(ctx context.Context) (applied bool, err error)
+	// storedRevision is the store's revision (store mode).
+	storedRevision func() int64
+	close          func()
+}
+
 func runServe(ctx context.Context, f serveFlags, stderr io.Writer) error {
 	log, err := newLogger(stderr, f.logLevel)
 	if err != nil {
 		return err
 	}
-	switch {
-	case f.etcdEndpoints != "":
-		return errors.New("--etcd-endpoints: fleet mode is not available yet; use --config FILE")
-	case f.config == "" && f.dataDir != "":
-		return errors.New("--data-dir: store mode is not available yet; use --config FILE")
-	case f.config == "":
-		return usageError{errors.New("--config FILE is required (store mode, the default without it, is not available yet)")}
+	if f.etcdEndpoints != "" {
+		return errors.New("--etcd-endpoints: fleet mode is not available yet; use --data-dir DIR or --config FILE")
+	}
+	if f.config != "" && f.dataDir != "" {
+		return usageError{errors.New("--config and --data-dir are two different sources of truth: give one")}
 	}
 	if ctx == nil {
 		ctx = context.Background()
 	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
 
-	eng := engine.New(engine.Options{Logger: log, DrainTimeout: f.drainTimeout})
-	apply := func() error {
-		doc, err := config.Load(f.config)
-		if err != nil {
+	m := metrics.New()
+	eng := engine.New(engine.Options{Logger: log, DrainTimeout: f.drainTimeout, Metrics: m})
+	var src *source
+	if f.config != "" {
+		src = fileSource(f.config, eng)
+	} else {
+		dir := f.dataDir
+		if dir == "" {
+			dir = "mtlslb-data"
+		}
+		if src, err = storeSource(dir, eng); err != nil {
 			return err
 		}
-		compiled, err := eng.Compile(doc)
-		if err != nil {
-			return err
-		}
-		if err := eng.Apply(compiled); err != nil {
-			return err
-		}
-		return nil
 	}
-	if err := apply(); err != nil {
-		log.Error("configuration refused; nothing started", "file", f.config, "problems", problemList(err))
+	defer src.close()
+
+	var lastErr atomicString
+	applied, err := src.apply(ctx)
+	switch {
+	case err != nil && src.mode == "file":
+		log.Error("configuration refused; nothing started", "file", src.name, "problems", problemList(err))
 		return failure{ExitFailed}
+	case err != nil:
+		// In store mode the admin API must come up anyway, so the operator can repair what is stored.
+		lastErr.Store(err.Error())
+		log.Error("stored configuration refused; serving nothing until it is fixed through the admin API", "data_dir", src.name, "problems", problemList(err))
+	case !applied:
+		log.Info("the store holds no configuration yet; put one with `mtlslb apply -f FILE`", "data_dir", src.name)
 	}
 
 	var admin *http.Server
 	if f.adminAddress != "off" {
-		ln, err := net.Listen("tcp", f.adminAddress)
+		ln, err := listenAdmin(f.adminAddress)
 		if err != nil {
 			_ = eng.Shutdown(context.Background())
-			return fmt.Errorf("--admin-address: %w", err)
+			return err
 		}
-		admin = &http.Server{Handler: adminHandler(eng), ReadHeaderTimeout: 10 * time.Second}
+		admin = &http.Server{Handler: adminapi.Handler(adminapi.Options{
+			Control:        src.control,
+			ConfigFile:     f.config,
+			ReadConfigFile: func() ([]byte, error) { return os.ReadFile(f.config) },
+			Status:         func() adminapi.Status { return status(eng, src, &lastErr) },
+			Metrics:        m.Handler(),
+		}), ReadHeaderTimeout: 10 * time.Second}
 		go func() { _ = admin.Serve(ln) }()
-		log.Info("admin API listening", "address", ln.Addr().String())
+		log.Info("admin API listening", "address", ln.Addr().String(), "mode", src.mode)
 	}
 
 	reload := make(chan string, 1)
 	signals := make(chan os.Signal, 1)
 	signal.Notify(signals, syscall.SIGHUP, syscall.SIGTERM, syscall.SIGINT)
 	defer signal.Stop(signals)
-	stopWatch := watchFiles(f.config, log, reload)
-	defer stopWatch()
+	if src.mode == "file" {
+		stopWatch := watchFiles(f.config, log, reload)
+		defer stopWatch()
+	} else {
+		go watchStore(ctx, src, log, reload)
+	}
 
 	for {
 		select {
 		case sig := <-signals:
 			if sig == syscall.SIGHUP {
-				doReload(apply, eng, log, "SIGHUP")
+				doReload(ctx, src, eng, m, log, "SIGHUP", &lastErr)
 				continue
 			}
 			log.Info("stopping: draining connections", "signal", sig.String(), "timeout", f.drainTimeout.String())
 			return shutdown(eng, admin, log)
 		case why := <-reload:
-			doReload(apply, eng, log, why)
+			doReload(ctx, src, eng, m, log, why, &lastErr)
 		case <-ctx.Done():
 			return shutdown(eng, admin, log)
 		}
 	}
 }
 
-func doReload(apply func() error, eng *engine.Engine, log *slog.Logger, why string) {
-	if err := apply(); err != nil {
+// listenAdmin opens the admin address. The admin API changes what the load balancer trusts, so it is
+// served on loopback only until it can require mTLS of its own.
+func listenAdmin(addr string) (net.Listener, error) {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return nil, usageError{fmt.Errorf("--admin-address %q: %w", addr, err)}
+	}
+	if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
+		return nil, usageError{fmt.Errorf("--admin-address %q is not a loopback address: remote admin access needs mTLS, which is not available yet; use 127.0.0.1:PORT", addr)}
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("--admin-address: %w", err)
+	}
+	return ln, nil
+}
+
+func fileSource(path string, eng *engine.Engine) *source {
+	return &source{
+		mode: "file",
+		name: path,
+		apply: func(context.Context) (bool, error) {
+			doc, err := config.Load(path)
+			if err != nil {
+				return false, err
+			}
+			compiled, err := eng.Compile(doc)
+			if err != nil {
+				return false, err
+			}
+			return true, eng.Apply(compiled)
+		},
+		storedRevision: func() int64 { return 0 },
+		close:          func() {},
+	}
+}
+
+func storeSource(dir string, eng *engine.Engine) (*source, error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("--data-dir: %w", err)
+	}
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return nil, fmt.Errorf("--data-dir: %w", err)
+	}
+	st, err := configstore.OpenBolt(filepath.Join(abs, "mtlslb.db"), configstore.BoltOptions{Timeout: time.Second})
+	if err != nil {
+		return nil, err
+	}
+	svc := control.New(control.Options{
+		Store:    st,
+		Dir:      abs,
+		ReadFile: os.ReadFile,
+		Check: func(doc *config.Document, readFile func(string) ([]byte, error)) error {
+			_, err := engine.Compile(doc, engine.CompileOptions{ReadFile: readFile}, nil)
+			return err
+		},
+	})
+	var rev atomicInt
+	return &source{
+		mode:    "store",
+		name:    abs,
+		control: svc,
+		apply: func(ctx context.Context) (bool, error) {
+			doc, r, err := svc.Document(ctx)
+			rev.Store(int64(r))
+			if err != nil || doc == nil {
+				return false, err
+			}
+			compiled, err := eng.CompileWith(doc, svc.ReadFile(ctx))
+			if err != nil {
+				return false, err
+			}
+			return true, eng.Apply(compiled)
+		},
+		storedRevision: rev.Load,
+		close:          func() { _ = st.Close() },
+	}, nil
+}
+
+// watchStore asks for a reload whenever the store changes.
+func watchStore(ctx context.Context, src *source, log *slog.Logger, reload chan<- string) {
+	events, err := src.control.Watch(ctx, configstore.Revision(src.storedRevision()))
+	if err != nil {
+		log.Error("watching the store failed; changes apply on SIGHUP only", "err", err)
+		return
+	}
+	for batch := range events {
+		why := "store changed"
+		if len(batch) > 0 {
+			why = fmt.Sprintf("store revision %d", batch[0].KV.ModRevision)
+		}
+		select {
+		case reload <- why:
+		default: // a reload is pending and will read the newest state
+		}
+	}
+}
+
+func status(eng *engine.Engine, src *source, lastErr *atomicString) adminapi.Status {
+	st, ok := eng.Status()
+	out := adminapi.Status{Mode: src.mode, Source: src.name, StoredRevision: src.storedRevision(),
+		AppliedRevision: st.Revision, LastError: lastErr.Load(), Listeners: st.Listeners, Ready: ok}
+	if out.Listeners == nil {
+		out.Listeners = []string{}
+	}
+	return out
+}
+
+type atomicString struct{ v atomic.Value }
+
+func (a *atomicString) Store(s string) { a.v.Store(s) }
+func (a *atomicString) Load() string {
+	s, _ := a.v.Load().(string)
+	return s
+}
+
+type atomicInt struct{ v atomic.Int64 }
+
+func (a *atomicInt) Store(n int64) { a.v.Store(n) }
+func (a *atomicInt) Load() int64   { return a.v.Load() }
+
+func doReload(ctx context.Context, src *source, eng *engine.Engine, m *metrics.Metrics, log *slog.Logger, why string, lastErr *atomicString) {
+	applied, err := src.apply(ctx)
+	if err != nil {
+		lastErr.Store(err.Error())
 		st, _ := eng.Status()
+		m.SetConfig(st.Revision, false, time.Now())
 		log.Error("configuration refused; still serving the previous one", "trigger", why, "serving_revision", st.Revision, "problems", problemList(err))
 		return
 	}
-	st, _ := eng.Status()
-	log.Info("configuration reloaded", "trigger", why, "revision", st.Revision)
+	lastErr.Store("")
+	if applied {
+		st, _ := eng.Status()
+		log.Info("configuration reloaded", "trigger", why, "revision", st.Revision)
+	}
 }
 
 func shutdown(eng *engine.Engine, admin *http.Server, log *slog.Logger) error {
@@ -232,22 +404,6 @@ func watchFiles(configPath string, log *slog.Logger, reload chan<- string) (stop
 		}
 	}()
 	return func() { close(done); _ = w.Close() }
-}
-
-func adminHandler(eng *engine.Engine) http.Handler {
-	mux := http.NewServeMux()
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
-		_, _ = io.WriteString(w, "ok\n")
-	})
-	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
-		st, ok := eng.Status()
-		if !ok {
-			http.Error(w, "not ready: no configuration applied", http.StatusServiceUnavailable)
-			return
-		}
-		fmt.Fprintf(w, "ready: revision %d, %d listeners\n", st.Revision, len(st.Listeners))
-	})
-	return mux
 }
 
 // referencedFiles lists the files a document names whose change should reload it.

@@ -69,7 +69,59 @@ func Parse(data []byte, dir string) (*Document, error) {
 // parse decodes, defaults, resolves against absDir and validates data. It
 // returns the document whenever it could be decoded, even with problems, so
 // that tests can look at both.
+// StoredOptions are the inputs of ParseStored besides the document.
+type StoredOptions struct {
+	// TrustStores are the trust stores the store holds; their files are blobs named by content address and
+	// need no resolving.
+	TrustStores []TrustStore
+	// KeepDocumentTrustStores accepts trust stores listed in the document too (`mtlslb apply` checks a file
+	// whose trust stores it is about to create); a stored trust store of the same name is then replaced by
+	// the document's. Without it, a document listing trust stores is refused.
+	KeepDocumentTrustStores bool
+}
+
+// ParseStored parses a document for store mode. There trust stores are resources of their own, managed with
+// the trust-store commands: the stored ones are added before validation, so that listeners can name them.
+func ParseStored(data []byte, dir string, opts StoredOptions) (*Document, error) {
+	absDir, err := filepath.Abs(dir)
+	if err != nil {
+		return nil, fmt.Errorf("resolving the config directory: %w", err)
+	}
+	d, probs := parseWith(data, absDir, func(d *Document) []FieldError {
+		var own []FieldError
+		if len(d.TrustStores) > 0 && !opts.KeepDocumentTrustStores {
+			own = append(own, FieldError{Path: "trust_stores", Msg: "in store mode trust stores are managed with `mtlslb trust-store` (or created by `mtlslb apply`), not inside the stored document"})
+		}
+		named := map[string]bool{}
+		for _, ts := range d.TrustStores {
+			named[ts.Name] = true
+		}
+		if !opts.KeepDocumentTrustStores {
+			d.TrustStores = nil
+			named = nil
+		}
+		for _, ts := range opts.TrustStores {
+			if !named[ts.Name] {
+				d.TrustStores = append(d.TrustStores, ts)
+			}
+		}
+		return own
+	})
+	if len(probs) == 0 {
+		return d, nil
+	}
+	addLines(data, probs)
+	slices.SortStableFunc(probs, func(a, b FieldError) int { return a.Line - b.Line })
+	return nil, &ValidationError{Errors: probs}
+}
+
 func parse(data []byte, absDir string) (*Document, []FieldError) {
+	return parseWith(data, absDir, nil)
+}
+
+// parseWith decodes, defaults and resolves data, lets extend adjust the document (and report problems of its
+// own), then validates.
+func parseWith(data []byte, absDir string, extend func(*Document) []FieldError) (*Document, []FieldError) {
 	d, decodeProbs := decode(data)
 	if d == nil {
 		return nil, decodeProbs
@@ -79,6 +131,9 @@ func parse(data []byte, absDir string) (*Document, []FieldError) {
 	// file compare equal.
 	resolvePaths(d, absDir)
 	probs := decodeProbs
+	if extend != nil {
+		probs = append(probs, extend(d)...)
+	}
 	var verr *ValidationError
 	if err := Validate(d); errors.As(err, &verr) {
 		for _, fe := range verr.Errors {

@@ -178,6 +178,11 @@ type Revocation struct {
 	// URL (beyond ALB) is an http or https address the CRL is fetched from
 	// and refreshed.
 	URL string `json:"url,omitempty"`
+
+	// ID is the revocation id, as ALB's RevocationId: increasing and never
+	// reused in the life of the trust store. The store assigns it in store
+	// mode; in a file it is left out and the CRL's position (from 1) is used.
+	ID int64 `json:"revocation_id,omitempty"`
 }
 
 // Protocol is a listener's or target group's protocol.

@@ -156,8 +156,15 @@ func (v *validator) trustStore(path string, ts *TrustStore) {
 	}
 	v.filePath(field(path, "ca_certificates_bundle"), ts.CACertificatesBundle, true)
 
+	ids := map[int64]int{}
 	for i, r := range ts.Revocations {
 		rp := index(field(path, "revocations"), i)
+		if r.ID < 0 {
+			v.add(field(rp, "revocation_id"), "must be positive, not %d", r.ID)
+		} else if j, dup := ids[r.ID]; dup && r.ID != 0 {
+			v.add(field(rp, "revocation_id"), "%d is also the id of revocations[%d]", r.ID, j)
+		}
+		ids[r.ID] = i
 		switch {
 		case r.CRL.Raw == "" && r.URL == "":
 			v.add(rp, "needs crl (a file) or url")

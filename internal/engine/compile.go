@@ -18,6 +18,7 @@ import (
 	"github.com/mtlslb/mtlslb/internal/crl"
 	"github.com/mtlslb/mtlslb/internal/httpproxy"
 	"github.com/mtlslb/mtlslb/internal/listen"
+	"github.com/mtlslb/mtlslb/internal/metrics"
 	"github.com/mtlslb/mtlslb/internal/tlsconfig"
 	"github.com/mtlslb/mtlslb/internal/truststore"
 )
@@ -67,13 +68,20 @@ type CompileOptions struct {
 	Now func() time.Time
 	// ReadFile reads the files the document names (default os.ReadFile).
 	ReadFile func(string) ([]byte, error)
+	// Metrics receives request counts; nil records nothing.
+	Metrics *metrics.Metrics
 }
 
 // Compile turns a validated document into a Compiled configuration: every file it names is read, every
 // certificate, key, bundle and CRL parsed and checked. The error lists every problem found, one per line,
 // each starting with the document path of what is wrong.
 func (e *Engine) Compile(doc *config.Document) (*Compiled, error) {
-	return Compile(doc, CompileOptions{Now: e.opts.Now}, e.transport)
+	return Compile(doc, CompileOptions{Now: e.opts.Now, Metrics: e.opts.Metrics}, e.transport)
+}
+
+// CompileWith is Compile reading the files the document names with readFile (store mode serves blobs).
+func (e *Engine) CompileWith(doc *config.Document, readFile func(string) ([]byte, error)) (*Compiled, error) {
+	return Compile(doc, CompileOptions{Now: e.opts.Now, ReadFile: readFile, Metrics: e.opts.Metrics}, e.transport)
 }
 
 // Compile is Engine.Compile without an engine, for `mtlslb validate`.
@@ -181,8 +189,13 @@ func compileTrustStore(ts config.TrustStore, readFile func(string) ([]byte, erro
 		if err != nil {
 			return nil, fmt.Errorf("revocations[%d].crl: %w", j, err)
 		}
-		// Revocation ids are positions in the document, from 1, so messages and logs can name them.
-		cfg.CRLs = append(cfg.CRLs, truststore.CRLSource{ID: int64(j + 1), Data: data, Source: p})
+		// In a file, revocation ids are positions from 1, so messages and logs can name them; the store
+		// assigns ids of its own that are never reused.
+		id := rv.ID
+		if id == 0 {
+			id = int64(j + 1)
+		}
+		cfg.CRLs = append(cfg.CRLs, truststore.CRLSource{ID: id, Data: data, Source: p})
 	}
 	return truststore.New(cfg)
 }
@@ -275,7 +288,14 @@ func compileListener(i int, l config.Listener, doc *config.Document, stores map[
 		names:     names.Canonical(),
 		tlsHdrs:   doc.Attributes.TLSVersionAndCipherSuiteHeaders,
 	}
+	lm := opts.Metrics.Listener(lg.addr)
 	lg.handler = httpproxy.New(httpproxy.Config{
+		Observe: func(code int, generated bool) {
+			lm.Request(code)
+			if generated {
+				lm.Generated(code)
+			}
+		},
 		Owned:        httpproxy.OwnedNames(names),
 		ListenerPort: strconv.Itoa(l.Port),
 		TargetGroup:  group,

@@ -15,6 +15,7 @@ import (
 
 	"github.com/mtlslb/mtlslb/internal/httpproxy"
 	"github.com/mtlslb/mtlslb/internal/listen"
+	"github.com/mtlslb/mtlslb/internal/metrics"
 )
 
 // Options are the process settings of an Engine (not part of the configuration document).
@@ -28,6 +29,8 @@ type Options struct {
 	DrainTimeout time.Duration
 	// NewTraceID returns connection trace ids (default: crypto/rand).
 	NewTraceID func() [16]byte
+	// Metrics receives the connection, request, trust-store and configuration metrics; nil records nothing.
+	Metrics *metrics.Metrics
 }
 
 // Engine runs the listeners of the applied configuration.
@@ -75,6 +78,7 @@ type listenerRuntime struct {
 	gen  atomic.Pointer[listenerGen]
 	ln   *listen.Listener
 	srv  *http.Server
+	m    *metrics.ListenerMetrics
 	done chan struct{} // closed when Serve returned
 }
 
@@ -173,6 +177,8 @@ func (e *Engine) Apply(cd *Compiled) error {
 			go e.drain(rt)
 		}
 	}
+	e.recordTrustStores(snap, e.current.Load())
+	e.opts.Metrics.SetConfig(snap.revision, true, snap.appliedAt)
 	prev := e.current.Swap(snap)
 	if prev != nil {
 		prev.cancel()
@@ -185,18 +191,19 @@ func (e *Engine) Apply(cd *Compiled) error {
 }
 
 func (e *Engine) startListener(inner net.Listener, lg *listenerGen) *listenerRuntime {
-	rt := &listenerRuntime{addr: lg.addr, done: make(chan struct{})}
+	rt := &listenerRuntime{addr: lg.addr, done: make(chan struct{}), m: e.opts.Metrics.Listener(lg.addr)}
 	rt.gen.Store(lg)
 	rt.ln = listen.New(inner, listen.Options{
 		HandshakeTimeout: e.opts.HandshakeTimeout,
 		NewTraceID:       e.opts.NewTraceID,
 		Now:              e.opts.Now,
 		Setup: func(c *listen.Conn) *tls.Config {
+			rt.m.ConnAccepted()
 			g := rt.gen.Load()
 			c.State = g
 			return g.tlsConfig
 		},
-		Done: e.handshakeDone,
+		Done: func(h listen.Handshake) bool { return e.handshakeDone(rt, h) },
 	})
 	rt.srv = &http.Server{
 		Handler:           http.HandlerFunc(e.serveHTTP),
@@ -206,6 +213,11 @@ func (e *Engine) startListener(inner net.Listener, lg *listenerGen) *listenerRun
 		ErrorLog:          slog.NewLogLogger(e.log.Handler(), slog.LevelDebug),
 		ConnContext: func(ctx context.Context, c net.Conn) context.Context {
 			return context.WithValue(ctx, connKey{}, listen.FromTLS(c))
+		},
+		ConnState: func(_ net.Conn, st http.ConnState) {
+			if st == http.StateClosed || st == http.StateHijacked {
+				rt.m.ConnClosed()
+			}
 		},
 	}
 	go func() {
@@ -238,6 +250,7 @@ func (e *Engine) drain(rt *listenerRuntime) {
 	}
 	_ = rt.ln.Close()
 	<-rt.done
+	e.opts.Metrics.DeleteListener(rt.addr)
 	e.log.Info("listener closed", "address", rt.addr)
 }
 
@@ -282,4 +295,26 @@ func (e *Engine) Shutdown(ctx context.Context) error {
 		firstErr = err
 	}
 	return firstErr
+}
+
+// recordTrustStores publishes the trust stores of snap as metrics and drops those prev had and snap has not.
+func (e *Engine) recordTrustStores(snap, prev *snapshot) {
+	m := e.opts.Metrics
+	if m == nil {
+		return
+	}
+	for name, ts := range snap.trustStores {
+		var crls []metrics.CRLInfo
+		for _, r := range ts.Revocations() {
+			crls = append(crls, metrics.CRLInfo{ID: r.ID, ThisUpdate: r.ThisUpdate, NextUpdate: r.NextUpdate})
+		}
+		m.SetTrustStore(name, len(ts.CACertificates()), ts.RevokedEntries(), crls)
+	}
+	if prev != nil {
+		for name := range prev.trustStores {
+			if snap.trustStores[name] == nil {
+				m.DeleteTrustStore(name)
+			}
+		}
+	}
 }

@@ -16,10 +16,14 @@ import (
 
 // handshakeDone runs once per accepted connection: it writes the connection-log line and, on success,
 // computes the headers every request of the connection will carry.
-func (e *Engine) handshakeDone(h listen.Handshake) bool {
+func (e *Engine) handshakeDone(rt *listenerRuntime, h listen.Handshake) bool {
 	g := h.Conn.State.(*listenerGen)
 	cs := h.TLS.ConnectionState()
 	status, leaf := outcome(h.Err, g.mode, cs)
+	rt.m.HandshakeDone(status.Code(), h.Latency)
+	if h.Err != nil {
+		rt.m.ConnClosed()
+	}
 	// The header values are computed once, here, and the connection-log line reuses them.
 	var values *clientcert.Values
 	if h.Err == nil && len(cs.PeerCertificates) > 0 {

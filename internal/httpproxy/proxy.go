@@ -29,6 +29,9 @@ type Config struct {
 	// Retired reports whether this generation has been replaced; its connections are then closed after the
 	// response in flight, so clients reconnect under the new configuration.
 	Retired func() bool
+	// Observe is told the status of every response (generated is true when mtlslb answered itself, ALB's
+	// HTTPCode_ELB_*); nil observes nothing.
+	Observe func(code int, generated bool)
 	Logger  *slog.Logger
 }
 
@@ -47,8 +50,24 @@ func New(cfg Config) *Handler {
 		ErrorHandler: h.proxyError,
 		// Flush streamed responses (server-sent events, long polls) as they come.
 		FlushInterval: -1,
+		ModifyResponse: func(resp *http.Response) error {
+			h.observe(resp.StatusCode, false)
+			return nil
+		},
 	}
 	return h
+}
+
+func (h *Handler) observe(code int, generated bool) {
+	if h.cfg.Observe != nil {
+		h.cfg.Observe(code, generated)
+	}
+}
+
+// generate answers a request itself, counted as an mtlslb-generated response.
+func (h *Handler) generate(w http.ResponseWriter, msg string, code int) {
+	h.observe(code, true)
+	http.Error(w, msg, code)
 }
 
 // ServeHTTP implements http.Handler.
@@ -56,18 +75,18 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	ci := h.cfg.ConnInfo(r)
 	if ci == nil {
 		// Fail closed: no identity information means we cannot vouch for the request.
-		http.Error(w, "mtlslb: connection state unavailable", http.StatusInternalServerError)
+		h.generate(w, "mtlslb: connection state unavailable", http.StatusInternalServerError)
 		return
 	}
 	if h.cfg.Retired != nil && h.cfg.Retired() {
 		w.Header().Set("Connection", "close")
 	}
 	if ci.Oversize != "" {
-		http.Error(w, fmt.Sprintf("mtlslb: the %s header would exceed %d bytes; the client certificate chain is too large to forward", ci.Oversize, MaxHeaderValue), http.StatusBadRequest)
+		h.generate(w, fmt.Sprintf("mtlslb: the %s header would exceed %d bytes; the client certificate chain is too large to forward", ci.Oversize, MaxHeaderValue), http.StatusBadRequest)
 		return
 	}
 	if h.cfg.TargetGroup.Len() == 0 {
-		http.Error(w, "mtlslb: target group "+h.cfg.TargetGroup.Name+" has no registered targets", http.StatusServiceUnavailable)
+		h.generate(w, "mtlslb: target group "+h.cfg.TargetGroup.Name+" has no registered targets", http.StatusServiceUnavailable)
 		return
 	}
 	h.proxy.ServeHTTP(w, r)
@@ -116,7 +135,7 @@ func (h *Handler) proxyError(w http.ResponseWriter, r *http.Request, err error) 
 	if h.cfg.Logger != nil {
 		h.cfg.Logger.Warn("target request failed", "target_group", h.cfg.TargetGroup.Name, "status", status, "err", err)
 	}
-	http.Error(w, fmt.Sprintf("mtlslb: %s from target group %s", http.StatusText(status), h.cfg.TargetGroup.Name), status)
+	h.generate(w, fmt.Sprintf("mtlslb: %s from target group %s", http.StatusText(status), h.cfg.TargetGroup.Name), status)
 }
 
 // NewTransport returns the transport for HTTP targets: pooled, with generous idle limits per target, because

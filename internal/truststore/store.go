@@ -3,6 +3,7 @@ package truststore
 import (
 	"crypto/x509"
 	"fmt"
+	"time"
 
 	"github.com/mtlslb/mtlslb/internal/crl"
 	"github.com/mtlslb/mtlslb/internal/x509path"
@@ -78,6 +79,7 @@ type Store struct {
 	certs      []*x509.Certificate
 	anchors    *x509path.Anchors
 	crls       *crl.Set
+	revs       []RevocationInfo
 	limits     Limits
 	policy     crl.Policy
 	requireCRL bool
@@ -95,7 +97,7 @@ func New(cfg Config) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	set, err := compileCRLs(cfg.CRLs, certs, limits)
+	set, revs, err := compileCRLs(cfg.CRLs, certs, limits)
 	if err != nil {
 		return nil, err
 	}
@@ -104,6 +106,7 @@ func New(cfg Config) (*Store, error) {
 		certs:      certs,
 		anchors:    x509path.NewAnchors(certs),
 		crls:       set,
+		revs:       revs,
 		limits:     limits,
 		policy:     cfg.CRLPolicy,
 		requireCRL: cfg.RequireCRL,
@@ -113,41 +116,44 @@ func New(cfg Config) (*Store, error) {
 
 // compileCRLs parses every list, enforces the limits, checks the signature
 // of every list whose issuer is in the bundle, and builds the index.
-func compileCRLs(srcs []CRLSource, bundle []*x509.Certificate, limits Limits) (*crl.Set, error) {
+func compileCRLs(srcs []CRLSource, bundle []*x509.Certificate, limits Limits) (*crl.Set, []RevocationInfo, error) {
 	if len(srcs) > limits.MaxCRLs {
 		last := srcs[limits.MaxCRLs]
-		return nil, &RevocationError{ID: last.ID, Source: last.Source, TooMany: true,
+		return nil, nil, &RevocationError{ID: last.ID, Source: last.Source, TooMany: true,
 			Msg: fmt.Sprintf("more than %d revocation lists (the trust store's limit)", limits.MaxCRLs)}
 	}
 	parsed := make([]crl.Source, 0, len(srcs))
+	infos := make([]RevocationInfo, 0, len(srcs))
 	seen := make(map[int64]bool, len(srcs))
 	entries := 0
 	for _, src := range srcs {
 		if seen[src.ID] {
-			return nil, &RevocationError{ID: src.ID, Source: src.Source, Msg: "revocation id used twice"}
+			return nil, nil, &RevocationError{ID: src.ID, Source: src.Source, Msg: "revocation id used twice"}
 		}
 		seen[src.ID] = true
 		list, err := crl.Parse(src.Data)
 		if err != nil {
-			return nil, &RevocationError{ID: src.ID, Source: src.Source, Msg: err.Error()}
+			return nil, nil, &RevocationError{ID: src.ID, Source: src.Source, Msg: err.Error()}
 		}
 		entries += list.Len()
 		if entries > limits.MaxRevokedEntries {
-			return nil, &RevocationError{ID: src.ID, Source: src.Source, TooMany: true,
+			return nil, nil, &RevocationError{ID: src.ID, Source: src.Source, TooMany: true,
 				Msg: fmt.Sprintf("the trust store would hold %d revoked entries, more than its limit of %d", entries, limits.MaxRevokedEntries)}
 		}
 		if err := checkBundleSignature(list, bundle); err != nil {
-			return nil, &RevocationError{ID: src.ID, Source: src.Source, Msg: err.Error()}
+			return nil, nil, &RevocationError{ID: src.ID, Source: src.Source, Msg: err.Error()}
 		}
 		parsed = append(parsed, crl.Source{ID: src.ID, CRL: list})
+		infos = append(infos, RevocationInfo{ID: src.ID, Issuer: list.Issuer(), Entries: list.Len(),
+			ThisUpdate: list.ThisUpdate(), NextUpdate: list.NextUpdate()})
 	}
 	set, err := crl.NewSet(parsed, bundle)
 	if err != nil {
 		// The per-list checks above should have caught everything NewSet
 		// refuses; if not, the error still names the list (crl promises it).
-		return nil, &RevocationError{Msg: err.Error()}
+		return nil, nil, &RevocationError{Msg: err.Error()}
 	}
-	return set, nil
+	return set, infos, nil
 }
 
 // checkBundleSignature checks, when list's issuer is a bundle certificate,
@@ -178,3 +184,23 @@ func (s *Store) Name() string { return s.name }
 // CACertificates returns the bundle's certificates in file order. The caller
 // must not modify them.
 func (s *Store) CACertificates() []*x509.Certificate { return s.certs }
+
+// RevocationInfo describes one CRL of a compiled trust store (for status and metrics).
+type RevocationInfo struct {
+	ID                     int64
+	Issuer                 string
+	Entries                int
+	ThisUpdate, NextUpdate time.Time // NextUpdate is zero when the CRL has none
+}
+
+// Revocations returns the trust store's CRLs; the slice must not be modified.
+func (s *Store) Revocations() []RevocationInfo { return s.revs }
+
+// RevokedEntries returns the number of revoked entries over all the trust store's CRLs.
+func (s *Store) RevokedEntries() int {
+	n := 0
+	for _, r := range s.revs {
+		n += r.Entries
+	}
+	return n
+}

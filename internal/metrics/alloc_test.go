@@ -1,0 +1,20 @@
+//go:build !race
+
+// The race detector allocates on its own account, so allocation counts are
+// only meaningful without it.
+
+package metrics
+
+import "testing"
+
+func TestHotPathDoesNotAllocate(t *testing.T) {
+	for _, hp := range hotPath() {
+		t.Run(hp.name, func(t *testing.T) {
+			l := New().Listener(addrA)
+			hp.call(l) // a first-use code is resolved once, then never again
+			if allocs := testing.AllocsPerRun(100, func() { hp.call(l) }); allocs != 0 {
+				t.Errorf("%s allocates %v times per call, want 0", hp.name, allocs)
+			}
+		})
+	}
+}

@@ -1,0 +1,240 @@
+package metrics
+
+import (
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// Label names. Every value of every label comes from the configuration or
+// from a fixed set in this package, never from a client, so the number of
+// series stays bounded whatever traffic arrives.
+const (
+	labelListener     = "listener"
+	labelStatus       = "status"
+	labelCode         = "code"
+	labelTrustStore   = "trust_store"
+	labelRevocationID = "revocation_id"
+	labelResult       = "result"
+)
+
+// handshakeBuckets cover a loopback ECDSA handshake (well under a
+// millisecond) up to the handshake deadline, so both a slow CRL look-up and a
+// client that stalls show up in distinct buckets.
+func handshakeBuckets() []float64 {
+	return []float64{0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10}
+}
+
+// Option configures New.
+type Option func(*options)
+
+type options struct {
+	now func() time.Time
+}
+
+// WithClock makes the metrics read the time from now instead of time.Now.
+// Only the CRL age and time-to-nextUpdate gauges read the clock, at scrape
+// time; tests inject a clock to move them without waiting.
+func WithClock(now func() time.Time) Option {
+	return func(o *options) { o.now = now }
+}
+
+// Metrics holds every metric mtlslb exposes, on a registry of its own. It is
+// safe for concurrent use. A nil *Metrics records nothing, so code paths that
+// run without metrics (tests, tools) need no special casing.
+type Metrics struct {
+	registry *prometheus.Registry
+	handler  http.Handler
+
+	newConns      *prometheus.CounterVec
+	activeConns   *prometheus.GaugeVec
+	rejectedConns *prometheus.CounterVec
+	tlsErrors     *prometheus.CounterVec
+	handshake     *prometheus.HistogramVec
+	requests      *prometheus.CounterVec
+	generated     *prometheus.CounterVec
+
+	configRevision       prometheus.Gauge
+	reloadSuccessful     prometheus.Gauge
+	reloadSuccessSeconds prometheus.Gauge
+	reloadsOK            prometheus.Counter
+	reloadsFailed        prometheus.Counter
+
+	trustStores *trustStoreCollector
+
+	mu        sync.Mutex
+	listeners map[string]*ListenerMetrics
+}
+
+// New creates every metric on a new registry, together with the Go runtime
+// and process collectors.
+func New(opts ...Option) *Metrics {
+	o := options{now: time.Now}
+	for _, opt := range opts {
+		opt(&o)
+	}
+
+	m := &Metrics{
+		registry:  prometheus.NewRegistry(),
+		listeners: make(map[string]*ListenerMetrics),
+
+		newConns: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "mtlslb_new_connections_total",
+			Help: "Client connections accepted by a listener, counted before any TLS handshake. ALB CloudWatch: NewConnectionCount.",
+		}, []string{labelListener}),
+		activeConns: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "mtlslb_active_connections",
+			Help: "Client connections a listener holds open now. ALB CloudWatch: ActiveConnectionCount (which sums per period instead).",
+		}, []string{labelListener}),
+		rejectedConns: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "mtlslb_rejected_connections_total",
+			Help: "Client connections refused because the listener had reached its connection limit. ALB CloudWatch: RejectedConnectionCount.",
+		}, []string{labelListener}),
+		tlsErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "mtlslb_client_tls_negotiation_errors_total",
+			Help: "Client TLS handshakes that failed, by the connection log's tls_verify_status failure code. ALB CloudWatch: ClientTLSNegotiationErrorCount.",
+		}, []string{labelListener, labelStatus}),
+		handshake: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "mtlslb_tls_handshake_duration_seconds",
+			Help:    "Latency of successful client TLS handshakes, as the connection log's tls_handshake_latency. No ALB CloudWatch equivalent.",
+			Buckets: handshakeBuckets(),
+		}, []string{labelListener}),
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "mtlslb_requests_total",
+			Help: "HTTP requests received, by the status code sent to the client, whoever produced it. ALB CloudWatch: RequestCount.",
+		}, []string{labelListener, labelCode}),
+		generated: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "mtlslb_generated_responses_total",
+			Help: "HTTP responses mtlslb produced itself rather than a target, by status code. ALB CloudWatch: HTTPCode_ELB_3XX_Count, HTTPCode_ELB_4XX_Count, HTTPCode_ELB_5XX_Count and HTTPCode_ELB_502/503/504_Count.",
+		}, []string{labelListener, labelCode}),
+
+		configRevision: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "mtlslb_config_revision",
+			Help: "Revision of the configuration being served (the last one applied successfully). No ALB CloudWatch equivalent.",
+		}),
+		reloadSuccessful: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "mtlslb_config_last_reload_successful",
+			Help: "1 if the last configuration reload was applied, 0 if it was rejected and the previous configuration still serves. No ALB CloudWatch equivalent.",
+		}),
+		reloadSuccessSeconds: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "mtlslb_config_last_reload_success_timestamp_seconds",
+			Help: "Unix time of the last successful configuration reload. No ALB CloudWatch equivalent.",
+		}),
+
+		trustStores: newTrustStoreCollector(o.now),
+	}
+
+	reloads := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "mtlslb_config_reloads_total",
+		Help: "Configuration reloads attempted, by result (success or failure). No ALB CloudWatch equivalent.",
+	}, []string{labelResult})
+	// Both results exist from the start so that increase() sees the first
+	// failure instead of a series appearing out of nothing.
+	m.reloadsOK = reloads.WithLabelValues("success")
+	m.reloadsFailed = reloads.WithLabelValues("failure")
+
+	m.registry.MustRegister(
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		m.newConns, m.activeConns, m.rejectedConns, m.tlsErrors, m.handshake,
+		m.requests, m.generated,
+		m.configRevision, m.reloadSuccessful, m.reloadSuccessSeconds, reloads,
+		m.trustStores,
+	)
+	m.handler = promhttp.HandlerFor(m.registry, promhttp.HandlerOpts{
+		ErrorHandling: promhttp.HTTPErrorOnError,
+	})
+	return m
+}
+
+// Handler serves the metrics of this registry in the Prometheus exposition
+// formats, for the admin listener. A nil *Metrics serves 404.
+func (m *Metrics) Handler() http.Handler {
+	if m == nil {
+		return http.NotFoundHandler()
+	}
+	return m.handler
+}
+
+// Gatherer returns the registry for reading only, for tests and for tools
+// that want the metric families without going through HTTP.
+func (m *Metrics) Gatherer() prometheus.Gatherer {
+	if m == nil {
+		return prometheus.Gatherers{}
+	}
+	return m.registry
+}
+
+// Listener returns the metrics of the listener at addr, with every series it
+// will update already resolved. Call it once per listener generation, not per
+// connection. A listener kept across a reload (same address) gets the same
+// *ListenerMetrics back, so its active-connection gauge stays continuous.
+// A nil *Metrics returns nil, which records nothing.
+func (m *Metrics) Listener(addr string) *ListenerMetrics {
+	if m == nil {
+		return nil
+	}
+	// Label values must be valid UTF-8 or client_golang panics; an address
+	// from a decoded configuration always is, but a panic in the metrics
+	// must never take a listener down.
+	addr = strings.ToValidUTF8(addr, "\uFFFD")
+
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if l, ok := m.listeners[addr]; ok {
+		return l
+	}
+	l := newListenerMetrics(m, addr)
+	m.listeners[addr] = l
+	return l
+}
+
+// DeleteListener removes every series of the listener at addr, for a
+// listener that the configuration no longer has. Connections still finishing
+// on the old generation keep calling their *ListenerMetrics safely; what they
+// record is no longer exported. A later Listener(addr) starts from zero.
+func (m *Metrics) DeleteListener(addr string) {
+	if m == nil {
+		return
+	}
+	addr = strings.ToValidUTF8(addr, "\uFFFD")
+
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if l, ok := m.listeners[addr]; ok {
+		l.retired.Store(true)
+		delete(m.listeners, addr)
+	}
+	match := prometheus.Labels{labelListener: addr}
+	m.newConns.DeletePartialMatch(match)
+	m.activeConns.DeletePartialMatch(match)
+	m.rejectedConns.DeletePartialMatch(match)
+	m.tlsErrors.DeletePartialMatch(match)
+	m.handshake.DeletePartialMatch(match)
+	m.requests.DeletePartialMatch(match)
+	m.generated.DeletePartialMatch(match)
+}
+
+// SetConfig records the outcome of a configuration load or reload. With ok,
+// revision becomes the revision being served and at the time of the last
+// success; without, only the failure is recorded, since the previous
+// revision keeps serving.
+func (m *Metrics) SetConfig(revision int64, ok bool, at time.Time) {
+	if m == nil {
+		return
+	}
+	if !ok {
+		m.reloadsFailed.Inc()
+		m.reloadSuccessful.Set(0)
+		return
+	}
+	m.reloadsOK.Inc()
+	m.reloadSuccessful.Set(1)
+	m.configRevision.Set(float64(revision))
+	m.reloadSuccessSeconds.Set(float64(at.UnixNano()) / 1e9)
+}
