@@ -405,4 +405,3 @@ func (a *api) associations(w http.ResponseWriter, r *http.Request) {
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"associations": list})
 }
-

@@ -17,18 +17,18 @@ func (e *Error) Error() string { return e.Code + ": " + e.Message }
 
 // The error names (ELBv2's where it has one).
 const (
-	CodeDuplicateTrustStoreName   = "DuplicateTrustStoreName"
-	CodeTrustStoreNotFound        = "TrustStoreNotFound"
-	CodeInvalidCaCertificates     = "InvalidCaCertificatesBundle"
-	CodeInvalidRevocationContent  = "InvalidRevocationContent"
-	CodeTooManyRevocationEntries  = "TooManyTrustStoreRevocationEntries"
-	CodeRevocationIDNotFound      = "RevocationIdNotFound"
-	CodeTrustStoreInUse           = "TrustStoreInUse"
-	CodeValidationError           = "ValidationError"
-	CodeInvalidConfiguration      = "InvalidConfigurationRequest"
-	CodePreconditionFailed        = "PreconditionFailed"
-	CodeReadOnly                  = "ReadOnlyConfiguration"
-	CodeConflict                  = "ConcurrentModification"
+	CodeDuplicateTrustStoreName  = "DuplicateTrustStoreName"
+	CodeTrustStoreNotFound       = "TrustStoreNotFound"
+	CodeInvalidCaCertificates    = "InvalidCaCertificatesBundle"
+	CodeInvalidRevocationContent = "InvalidRevocationContent"
+	CodeTooManyRevocationEntries = "TooManyTrustStoreRevocationEntries"
+	CodeRevocationIDNotFound     = "RevocationIdNotFound"
+	CodeTrustStoreInUse          = "TrustStoreInUse"
+	CodeValidationError          = "ValidationError"
+	CodeInvalidConfiguration     = "InvalidConfigurationRequest"
+	CodePreconditionFailed       = "PreconditionFailed"
+	CodeReadOnly                 = "ReadOnlyConfiguration"
+	CodeConflict                 = "ConcurrentModification"
 )
 
 func newError(code string, status int, format string, a ...any) *Error {
