@@ -98,6 +98,13 @@ func TestStoreModeSeedWorkflow(t *testing.T) {
 	}
 	waitFor(t, "the revocation to apply", 10*time.Second, func() bool { _, err := s.get(t, good); return err != nil })
 
+	// explain asks the running server why the client is refused.
+	chainPath := s.write(t, "good-chain.pem", good.ChainPEM())
+	out, errOut, code = cli(t, admin, "explain", "--trust-store", "clients", "--cert", chainPath)
+	if code != 1 || !strings.Contains(out, "Failed:ClientCertCrlHit") || !strings.Contains(out, "revoked by CRL") {
+		t.Errorf("explain of the revoked client: exit %d\n%s%s", code, out, errOut)
+	}
+
 	// The trust store is in use: it cannot be deleted.
 	if _, errOut, code := cli(t, admin, "trust-store", "delete", "--name", "clients"); code != 1 || !strings.Contains(errOut, "TrustStoreInUse") {
 		t.Errorf("delete of a trust store in use: exit %d, %s", code, errOut)

@@ -7,9 +7,12 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/mtlslb/mtlslb/internal/configstore"
 	"github.com/mtlslb/mtlslb/internal/control"
+	"github.com/mtlslb/mtlslb/internal/explain"
+	"github.com/mtlslb/mtlslb/internal/truststore"
 )
 
 // maxBody bounds request bodies: a 50 MiB CRL base64-encoded, with room to spare.
@@ -38,6 +41,8 @@ type Options struct {
 	Status func() Status
 	// Metrics serves /metrics; nil answers 404.
 	Metrics http.Handler
+	// TrustStore returns a trust store of the running configuration, for explain; nil if there is none.
+	TrustStore func(name string) *truststore.Store
 }
 
 // Handler returns the admin API.
@@ -64,6 +69,7 @@ func Handler(o Options) http.Handler {
 	mux.HandleFunc("DELETE /api/v1/trust-stores/{name}/revocations/{id}", a.store(a.deleteRevocation))
 	mux.HandleFunc("GET /api/v1/trust-stores/{name}/revocations/{id}/content", a.store(a.getRevocationContent))
 	mux.HandleFunc("GET /api/v1/trust-stores/{name}/associations", a.store(a.associations))
+	mux.HandleFunc("POST /api/v1/explain", a.explain)
 	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, &control.Error{Code: "NotFound", Status: http.StatusNotFound, Message: r.Method + " " + r.URL.Path + " is not an admin API endpoint"})
 	})
@@ -404,4 +410,35 @@ func (a *api) associations(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"associations": list})
+}
+
+// ExplainRequest is the body of POST /api/v1/explain.
+type ExplainRequest struct {
+	TrustStore   string    `json:"trust_store"`
+	ChainPEM     string    `json:"chain_pem"` // the client's chain, leaf first
+	At           time.Time `json:"at,omitzero"`
+	IgnoreExpiry bool      `json:"ignore_client_certificate_expiry,omitempty"`
+}
+
+func (a *api) explain(w http.ResponseWriter, r *http.Request) {
+	r.Body = http.MaxBytesReader(w, r.Body, maxBody)
+	var req ExplainRequest
+	if !decode(w, r, &req) {
+		return
+	}
+	var store *truststore.Store
+	if a.o.TrustStore != nil {
+		store = a.o.TrustStore(req.TrustStore)
+	}
+	if store == nil {
+		writeError(w, &control.Error{Code: control.CodeTrustStoreNotFound, Status: http.StatusNotFound,
+			Message: fmt.Sprintf("the running configuration has no trust store named %q", req.TrustStore)})
+		return
+	}
+	chain, err := explain.ParseChain([]byte(req.ChainPEM))
+	if err != nil {
+		writeError(w, &control.Error{Code: control.CodeValidationError, Status: http.StatusBadRequest, Message: "chain_pem: " + err.Error()})
+		return
+	}
+	writeJSON(w, http.StatusOK, explain.Explain(store, chain, explain.Options{At: req.At, IgnoreExpiry: req.IgnoreExpiry}))
 }

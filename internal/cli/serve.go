@@ -149,6 +149,7 @@ func runServe(ctx context.Context, f serveFlags, stderr io.Writer) error {
 			ReadConfigFile: func() ([]byte, error) { return os.ReadFile(f.config) },
 			Status:         func() adminapi.Status { return status(eng, src, &lastErr) },
 			Metrics:        m.Handler(),
+			TrustStore:     eng.TrustStore,
 		}), ReadHeaderTimeout: 10 * time.Second}
 		go func() { _ = admin.Serve(ln) }()
 		log.Info("admin API listening", "address", ln.Addr().String(), "mode", src.mode)

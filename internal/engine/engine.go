@@ -16,6 +16,7 @@ import (
 	"github.com/mtlslb/mtlslb/internal/httpproxy"
 	"github.com/mtlslb/mtlslb/internal/listen"
 	"github.com/mtlslb/mtlslb/internal/metrics"
+	"github.com/mtlslb/mtlslb/internal/truststore"
 )
 
 // Options are the process settings of an Engine (not part of the configuration document).
@@ -317,4 +318,12 @@ func (e *Engine) recordTrustStores(snap, prev *snapshot) {
 			}
 		}
 	}
+}
+
+// TrustStore returns the named trust store of the applied configuration, or nil.
+func (e *Engine) TrustStore(name string) *truststore.Store {
+	if s := e.current.Load(); s != nil {
+		return s.trustStores[name]
+	}
+	return nil
 }
