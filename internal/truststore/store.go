@@ -17,6 +17,7 @@ const (
 	DefaultMaxChainDepth      = 4
 	DefaultMaxCRLs            = 30
 	DefaultMaxRevokedEntries  = 500_000
+	DefaultMaxCRLSize         = 50 << 20
 )
 
 // Limits bounds a trust store and the chains it verifies. A zero (or
@@ -29,12 +30,14 @@ type Limits struct {
 	MaxCertificateSize int
 	// MaxChainDepth bounds the certificates presented and the certificates
 	// on a path, leaf and anchor included (default 4). Whatever its value,
-	// the path builder considers at most 32 presented intermediates.
+	// the path builder considers at most 64 presented intermediates.
 	MaxChainDepth int
 	// MaxCRLs bounds the revocation lists (default 30).
 	MaxCRLs int
 	// MaxRevokedEntries bounds the revoked entries over all lists (default 500000).
 	MaxRevokedEntries int
+	// MaxCRLSize bounds the bytes of each revocation list file (default 50 MiB, as ALB).
+	MaxCRLSize int
 }
 
 // withDefaults returns l with every unset field at its default.
@@ -49,6 +52,7 @@ func (l Limits) withDefaults() Limits {
 	def(&l.MaxChainDepth, DefaultMaxChainDepth)
 	def(&l.MaxCRLs, DefaultMaxCRLs)
 	def(&l.MaxRevokedEntries, DefaultMaxRevokedEntries)
+	def(&l.MaxCRLSize, DefaultMaxCRLSize)
 	return l
 }
 
@@ -131,6 +135,10 @@ func compileCRLs(srcs []CRLSource, bundle []*x509.Certificate, limits Limits) (*
 			return nil, nil, &RevocationError{ID: src.ID, Source: src.Source, Msg: "revocation id used twice"}
 		}
 		seen[src.ID] = true
+		if len(src.Data) > limits.MaxCRLSize {
+			return nil, nil, &RevocationError{ID: src.ID, Source: src.Source,
+				Msg: fmt.Sprintf("the file is %d bytes, more than the limit of %d per revocation list", len(src.Data), limits.MaxCRLSize)}
+		}
 		list, err := crl.Parse(src.Data)
 		if err != nil {
 			return nil, nil, &RevocationError{ID: src.ID, Source: src.Source, Msg: err.Error()}
