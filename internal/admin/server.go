@@ -2,6 +2,7 @@ package admin
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -226,7 +227,14 @@ type AddRevocationsRequest struct {
 func decode(w http.ResponseWriter, r *http.Request, v any) bool {
 	dec := json.NewDecoder(r.Body)
 	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
+	err := dec.Decode(v)
+	if err == nil {
+		// One JSON value and nothing after it: anything after it (a second object) would otherwise be ignored in silence.
+		if _, next := dec.Token(); next != io.EOF {
+			err = errors.New("unexpected data after the JSON value")
+		}
+	}
+	if err != nil {
 		writeError(w, &control.Error{Code: control.CodeValidationError, Status: http.StatusBadRequest, Message: "request body: " + err.Error()})
 		return false
 	}

@@ -184,7 +184,7 @@ func (s *Service) CreateTrustStore(ctx context.Context, name string, bundle Uplo
 		return nil, err
 	}
 	if _, err := s.get(ctx, name); err == nil {
-		return nil, newError(CodeDuplicateTrustStoreName, http.StatusBadRequest, "a trust store named %q exists already", name)
+		return nil, duplicate(name)
 	} else if AsError(err).Code != CodeTrustStoreNotFound {
 		return nil, err
 	}
@@ -207,7 +207,19 @@ func (s *Service) CreateTrustStore(ctx context.Context, name string, bundle Uplo
 	for i, u := range crls {
 		ts.Revocations = append(ts.Revocations, revocationInfo(int64(i+1), u, digests[i+1]))
 	}
-	return ts, s.write(ctx, ts, 0)
+	if err := s.write(ctx, ts, 0); err != nil {
+		// The write requires the key to be absent, so a conflict means a concurrent create took the name
+		// after it was read as free: ALB's answer to that is the same as to a name taken long ago.
+		if AsError(err).Code == CodeConflict {
+			return nil, duplicate(name)
+		}
+		return nil, err
+	}
+	return ts, nil
+}
+
+func duplicate(name string) *Error {
+	return newError(CodeDuplicateTrustStoreName, http.StatusBadRequest, "a trust store named %q exists already", name)
 }
 
 // write stores ts if its key is still at revision want (0: must not exist).
@@ -233,7 +245,7 @@ func (s *Service) write(ctx context.Context, ts *TrustStore, want configstore.Re
 func storeError(err error) error {
 	switch {
 	case errors.Is(err, configstore.ErrConflict):
-		return newError(CodeConflict, http.StatusConflict, "the trust store changed while this request was processed; retry (%v)", err)
+		return newError(CodeConflict, http.StatusConflict, "the store changed while this request was processed; retry (%v)", err)
 	case errors.Is(err, configstore.ErrReadOnly):
 		return newError(CodeReadOnly, http.StatusConflict, "%v", err)
 	}
@@ -261,7 +273,10 @@ func (s *Service) ModifyTrustStore(ctx context.Context, name string, bundle Uplo
 	if err := s.checkWith(ctx, &next); err != nil {
 		return nil, err
 	}
-	return &next, s.write(ctx, &next, ts.modRevision)
+	if err := s.write(ctx, &next, ts.modRevision); err != nil {
+		return nil, err
+	}
+	return &next, nil
 }
 
 // AddRevocations adds CRLs and returns them with their new revocation ids.
@@ -298,7 +313,10 @@ func (s *Service) AddRevocations(ctx context.Context, name string, crls []Upload
 	if err := s.checkWith(ctx, &next); err != nil {
 		return nil, err
 	}
-	return added, s.write(ctx, &next, ts.modRevision)
+	if err := s.write(ctx, &next, ts.modRevision); err != nil {
+		return nil, err
+	}
+	return added, nil
 }
 
 // RemoveRevocations removes CRLs by id.
@@ -337,6 +355,13 @@ func (s *Service) DeleteTrustStore(ctx context.Context, name string) error {
 	if err != nil {
 		return err
 	}
+	// The document's revision is read before the associations and conditions the delete: a put that names
+	// the trust store after this read makes the delete fail, instead of leaving a stored document that names
+	// a trust store which no longer exists (no reload could apply it).
+	_, configRev, _, err := s.GetConfig(ctx)
+	if err != nil {
+		return err
+	}
 	assoc, err := s.DescribeAssociations(ctx, name)
 	if err != nil {
 		return err
@@ -345,7 +370,7 @@ func (s *Service) DeleteTrustStore(ctx context.Context, name string) error {
 		return newError(CodeTrustStoreInUse, http.StatusBadRequest, "trust store %q is used by %s", name, strings.Join(assoc, ", "))
 	}
 	if _, err := s.opts.Store.Txn(ctx,
-		[]configstore.Cond{{Key: prefixTrust + name, ModRevision: ts.modRevision}},
+		[]configstore.Cond{{Key: prefixTrust + name, ModRevision: ts.modRevision}, {Key: keyConfig, ModRevision: configRev}},
 		[]configstore.Op{{Key: prefixTrust + name, Delete: true}}); err != nil {
 		return storeError(err)
 	}
@@ -451,6 +476,10 @@ func (s *Service) PutConfig(ctx context.Context, data []byte, ifMatch *configsto
 	}
 	var current configstore.Revision
 	var stores []TrustStore
+	// The document is checked against these trust stores, so the write is conditioned on them too: a
+	// trust store deleted (or changed) meanwhile makes the put fail rather than store a document that
+	// was checked against something no longer there.
+	var storeConds []configstore.Cond
 	for _, kv := range kvs {
 		switch {
 		case kv.Key == keyConfig:
@@ -461,6 +490,7 @@ func (s *Service) PutConfig(ctx context.Context, data []byte, ifMatch *configsto
 				return 0, err
 			}
 			stores = append(stores, *ts)
+			storeConds = append(storeConds, configstore.Cond{Key: kv.Key, ModRevision: kv.ModRevision})
 		}
 	}
 	if ifMatch != nil && *ifMatch != current {
@@ -471,10 +501,11 @@ func (s *Service) PutConfig(ctx context.Context, data []byte, ifMatch *configsto
 		return 0, err
 	}
 	rev, err := s.opts.Store.Txn(ctx,
-		[]configstore.Cond{{Key: keyConfig, ModRevision: current}},
+		append([]configstore.Cond{{Key: keyConfig, ModRevision: current}}, storeConds...),
 		[]configstore.Op{{Key: keyConfig, Value: data}})
 	if err != nil {
-		if errors.Is(err, configstore.ErrConflict) {
+		var conflict *configstore.ConflictError
+		if errors.As(err, &conflict) && conflict.Key == keyConfig {
 			return 0, newError(CodePreconditionFailed, http.StatusPreconditionFailed, "the configuration changed while this request was processed; read it again")
 		}
 		return 0, storeError(err)
