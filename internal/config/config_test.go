@@ -120,6 +120,7 @@ func TestParseMinimalVerify(t *testing.T) {
 		{"certificate size", d.TrustStores[0].MaxCertificateSize, 16384},
 		{"ca certificates", d.TrustStores[0].MaxCACertificates, 1000},
 		{"stale policy", d.TrustStores[0].StaleCRLAction, StaleCRLUse},
+		{"revoke live connections", d.TrustStores[0].RevokeLiveConnections, false},
 		{"tg protocol", d.TargetGroups[0].Protocol, ProtocolHTTP},
 		{"tg version", d.TargetGroups[0].ProtocolVersion, "HTTP1"},
 		{"algorithm", d.TargetGroups[0].Attributes.LoadBalancingAlgorithmType, "round_robin"},
@@ -281,6 +282,11 @@ trust_stores:
 			name: "require_crl without revocations",
 			doc:  "trust_stores: [{ name: a, ca_certificates_bundle: a.pem, require_crl: true }]\n",
 			want: []string{`trust_stores[0].require_crl: true with no revocations would refuse every client certificate`},
+		},
+		{
+			name: "revoke_live_connections not a boolean",
+			doc:  "trust_stores: [{ name: a, ca_certificates_bundle: a.pem, revoke_live_connections: sometimes }]\n",
+			want: []string{`trust_stores[0].revoke_live_connections: expected true or false, got string "sometimes"`},
 		},
 		{
 			name: "revocation needs one source",
@@ -620,6 +626,38 @@ func TestParseYAML11Booleans(t *testing.T) {
 	}
 	if got := d.Listeners[1].MutualAuthentication; got.Mode != ModeOff || got.AdvertiseTrustStoreCANames != Off {
 		t.Errorf("unquoted off = %+v, want mode off, advertise off", got)
+	}
+}
+
+func TestRevokeLiveConnections(t *testing.T) {
+	cases := []struct {
+		name  string
+		value string // the key's YAML value; "" leaves the key out
+		want  bool
+	}{
+		{name: "default", want: false},
+		{name: "true", value: "true", want: true},
+		{name: "false", value: "false", want: false},
+		{name: "YAML 1.1 yes", value: "yes", want: true},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			doc := minimalVerify
+			if c.value != "" {
+				doc = strings.Replace(doc, "    ca_certificates_bundle: pki/ca.pem\n",
+					"    ca_certificates_bundle: pki/ca.pem\n    revoke_live_connections: "+c.value+"\n", 1)
+			}
+			d, err := Parse([]byte(doc), t.TempDir())
+			if err != nil {
+				t.Fatalf("Parse: %v", err)
+			}
+			if got := d.TrustStores[0].RevokeLiveConnections; got != c.want {
+				t.Errorf("RevokeLiveConnections = %t, want %t", got, c.want)
+			}
+			if probs := CheckSupported(d); len(probs) != 0 {
+				t.Errorf("CheckSupported: %v", probs)
+			}
+		})
 	}
 }
 

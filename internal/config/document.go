@@ -108,6 +108,17 @@ type TrustStore struct {
 	// with ClientCertCrlProcessingError. Default false, as ALB.
 	RequireCRL bool `json:"require_crl"`
 
+	// RevokeLiveConnections (beyond ALB) makes every applied configuration
+	// re-verify, against this trust store as it now is, the client
+	// certificate of each live connection that a verify-mode listener
+	// admitted with it, and close the connections that would now be
+	// refused: a CRL that revokes the certificate, but also a CA removed
+	// from the bundle or any other verification failure (fail closed, as a
+	// handshake would). Default false: a change applies to new handshakes
+	// only, and a connection authenticated before it is closed after its
+	// next response.
+	RevokeLiveConnections bool `json:"revoke_live_connections"`
+
 	// MaxChainDepth is the most certificates a client may present, and the
 	// longest path, leaf and anchor included: 1–16, default 4 (ALB's).
 	MaxChainDepth int `json:"max_chain_depth"`

@@ -56,6 +56,12 @@ type listenerGen struct {
 	tlsHdrs   bool
 	handler   *httpproxy.Handler
 
+	// In verify mode, what re-verifying a live connection needs (revoke.go); zero otherwise.
+	trustStoreName string
+	trustStore     *truststore.Store
+	ignoreExpiry   bool
+	revokeLive     bool // the trust store's revoke_live_connections
+
 	idleTimeoutSeconds int
 	connLogPath        string // "" when the connection log is off
 	connLog            *logSink
@@ -169,6 +175,7 @@ func compileTrustStore(ts config.TrustStore, readFile func(string) ([]byte, erro
 			MaxChainDepth:      ts.MaxChainDepth,
 			MaxCRLs:            ts.MaxRevocations,
 			MaxRevokedEntries:  ts.MaxRevokedEntries,
+			MaxCRLSize:         int(ts.MaxCRLSize),
 		},
 		CRLPolicy: crl.Policy{MaxAge: ts.MaxCRLAgeDuration},
 	}
@@ -288,6 +295,12 @@ func compileListener(i int, l config.Listener, doc *config.Document, stores map[
 		names:     names.Canonical(),
 		tlsHdrs:   doc.Attributes.TLSVersionAndCipherSuiteHeaders,
 	}
+	if store != nil {
+		lg.trustStoreName = l.MutualAuthentication.TrustStore
+		lg.trustStore = store
+		lg.ignoreExpiry = l.MutualAuthentication.IgnoreClientCertificateExpiry
+		lg.revokeLive = revokeLiveConnections(doc, lg.trustStoreName)
+	}
 	lm := opts.Metrics.Listener(lg.addr)
 	lg.handler = httpproxy.New(httpproxy.Config{
 		Observe: func(code int, generated bool) {
@@ -331,6 +344,16 @@ func trustStoreNamed(doc *config.Document, name string) bool {
 	for _, ts := range doc.TrustStores {
 		if ts.Name == name {
 			return true
+		}
+	}
+	return false
+}
+
+// revokeLiveConnections returns the revoke_live_connections setting of the trust store named name.
+func revokeLiveConnections(doc *config.Document, name string) bool {
+	for _, ts := range doc.TrustStores {
+		if ts.Name == name {
+			return ts.RevokeLiveConnections
 		}
 	}
 	return false

@@ -80,6 +80,7 @@ type listenerRuntime struct {
 	ln   *listen.Listener
 	srv  *http.Server
 	m    *metrics.ListenerMetrics
+	live *liveConns    // verified connections, for revoke_live_connections
 	done chan struct{} // closed when Serve returned
 }
 
@@ -119,7 +120,9 @@ func (e *Engine) Addrs() map[string]net.Addr {
 }
 
 // Apply compiles doc and, if everything in it is valid and every new socket opens, makes it the running
-// configuration. On error nothing changes: the previous configuration keeps serving.
+// configuration. On error nothing changes: the previous configuration keeps serving. For each kept listener
+// whose trust store has revoke_live_connections, Apply starts (and does not wait for) a re-verification of the
+// listener's live connections against the new trust store.
 func (e *Engine) Apply(cd *Compiled) error {
 	e.applyMu.Lock()
 	defer e.applyMu.Unlock()
@@ -159,12 +162,17 @@ func (e *Engine) Apply(cd *Compiled) error {
 	}
 
 	keep := map[string]bool{}
+	var recheck []*listenerGen // generations of kept listeners whose trust store revokes live connections
 	for _, lg := range snap.listeners {
 		keep[lg.addr] = true
 		lg.connLog = logs[lg.connLogPath]
 		if rt, ok := e.listeners[lg.addr]; ok {
+			// Swap before marking the old generation retired: recheckStraddling relies on that order.
 			if old := rt.gen.Swap(lg); old != nil {
 				old.retired.Store(true)
+			}
+			if lg.revokeLive {
+				recheck = append(recheck, lg)
 			}
 			continue
 		}
@@ -187,12 +195,15 @@ func (e *Engine) Apply(cd *Compiled) error {
 		// are over; handshakes are bounded by HandshakeTimeout.
 		time.AfterFunc(e.opts.HandshakeTimeout+time.Second, func() { e.logs.release(prev) })
 	}
+	for _, lg := range recheck {
+		go e.revokeLive(snap.ctx, e.listeners[lg.addr], lg)
+	}
 	e.log.Info("configuration applied", "revision", snap.revision, "listeners", len(snap.listeners), "trust_stores", len(snap.trustStores))
 	return nil
 }
 
 func (e *Engine) startListener(inner net.Listener, lg *listenerGen) *listenerRuntime {
-	rt := &listenerRuntime{addr: lg.addr, done: make(chan struct{}), m: e.opts.Metrics.Listener(lg.addr)}
+	rt := &listenerRuntime{addr: lg.addr, done: make(chan struct{}), m: e.opts.Metrics.Listener(lg.addr), live: newLiveConns()}
 	rt.gen.Store(lg)
 	rt.ln = listen.New(inner, listen.Options{
 		HandshakeTimeout: e.opts.HandshakeTimeout,
@@ -215,8 +226,9 @@ func (e *Engine) startListener(inner net.Listener, lg *listenerGen) *listenerRun
 		ConnContext: func(ctx context.Context, c net.Conn) context.Context {
 			return context.WithValue(ctx, connKey{}, listen.FromTLS(c))
 		},
-		ConnState: func(_ net.Conn, st http.ConnState) {
+		ConnState: func(c net.Conn, st http.ConnState) {
 			if st == http.StateClosed || st == http.StateHijacked {
+				rt.live.remove(listen.FromTLS(c))
 				rt.m.ConnClosed()
 			}
 		},

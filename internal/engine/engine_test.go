@@ -155,6 +155,12 @@ type running struct {
 
 func (f *fixture) start(t testing.TB, l listenerYAML) *running {
 	t.Helper()
+	return f.startWith(t, l, engine.Options{})
+}
+
+// startWith is start with engine options (a logger to observe, for example).
+func (f *fixture) startWith(t testing.TB, l listenerYAML, opts engine.Options) *running {
+	t.Helper()
 	path := f.write(t, "lb.yaml", []byte(f.config(l)))
 	doc, err := config.Load(path)
 	if err != nil {
@@ -163,7 +169,7 @@ func (f *fixture) start(t testing.TB, l listenerYAML) *running {
 	// The document says 443; the test binds port 0 instead (the engine allows it, validation does not), so
 	// tests never race for a port.
 	doc.Listeners[0].Port = 0
-	eng := engine.New(engine.Options{})
+	eng := engine.New(opts)
 	compiled, err := eng.Compile(doc)
 	if err != nil {
 		t.Fatalf("Compile: %v", err)

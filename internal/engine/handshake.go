@@ -40,6 +40,14 @@ func (e *Engine) handshakeDone(rt *listenerRuntime, h listen.Handshake) bool {
 		return false
 	}
 	h.Conn.Values = httpproxy.NewConnInfo(h.Conn.TraceID, connFields(g, cs, values))
+	if g.trustStore != nil {
+		rt.live.add(h.Conn, h.TLS, cs.PeerCertificates)
+		if e.recheckStraddling(rt, g, h.Conn, h.TLS, cs.PeerCertificates) {
+			// net/http never sees this connection, so its ConnState cannot count it closed.
+			rt.m.ConnClosed()
+			return false
+		}
+	}
 	return true
 }
 
