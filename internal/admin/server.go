@@ -12,6 +12,7 @@ import (
 
 	"github.com/mtlslb/mtlslb/internal/configstore"
 	"github.com/mtlslb/mtlslb/internal/control"
+	"github.com/mtlslb/mtlslb/internal/crlfetch"
 	"github.com/mtlslb/mtlslb/internal/explain"
 	"github.com/mtlslb/mtlslb/internal/truststore"
 )
@@ -28,6 +29,8 @@ type Status struct {
 	LastError       string   `json:"last_error,omitempty"`
 	Listeners       []string `json:"listeners"`
 	Ready           bool     `json:"ready"`
+	// RemoteCRLs is the state of every CRL fetched from a URL: last attempt, last success, last error, nextUpdate.
+	RemoteCRLs []crlfetch.Status `json:"remote_crls,omitempty"`
 }
 
 // Options configures the admin handler.

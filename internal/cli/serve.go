@@ -34,6 +34,7 @@ type serveFlags struct {
 	adminAddress  string
 	logLevel      string
 	drainTimeout  time.Duration
+	crlCacheDir   string
 }
 
 func newServe() *cobra.Command {
@@ -65,6 +66,7 @@ exits.`,
 	fl.StringVar(&f.adminAddress, "admin-address", "127.0.0.1:9901", `admin API address, or "off"`)
 	fl.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
 	fl.DurationVar(&f.drainTimeout, "drain-timeout", 30*time.Second, "how long a stop waits for requests in flight")
+	fl.StringVar(&f.crlCacheDir, "crl-cache-dir", "", "where the last good copies of CRLs fetched from URLs are kept (default: .mtlslb-crl-cache beside --config, or crl-cache in --data-dir)")
 	return cmd
 }
 
@@ -106,17 +108,31 @@ func runServe(ctx context.Context, f serveFlags, stderr io.Writer) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 
+	// Changes come from the file or the store, from SIGHUP, and from CRLs fetched from URLs.
+	reload := make(chan string, 1)
+	requestReload := func(why string) {
+		select {
+		case reload <- why:
+		default: // a reload is pending and will read the newest state
+		}
+	}
+	cacheDir := f.crlCacheDir
+	if cacheDir == "" {
+		if f.config != "" {
+			cacheDir = filepath.Join(filepath.Dir(f.config), ".mtlslb-crl-cache")
+		} else {
+			cacheDir = filepath.Join(orDefault(f.dataDir, "mtlslb-data"), "crl-cache")
+		}
+	}
+	remote := engine.NewRemoteCRLs(ctx, cacheDir, log, func(url string) { requestReload("new CRL from " + url) })
+
 	m := metrics.New()
-	eng := engine.New(engine.Options{Logger: log, DrainTimeout: f.drainTimeout, Metrics: m})
+	eng := engine.New(engine.Options{Logger: log, DrainTimeout: f.drainTimeout, Metrics: m, FetchCRL: remote.Get})
 	var src *source
 	if f.config != "" {
 		src = fileSource(f.config, eng)
 	} else {
-		dir := f.dataDir
-		if dir == "" {
-			dir = "mtlslb-data"
-		}
-		if src, err = storeSource(dir, eng); err != nil {
+		if src, err = storeSource(orDefault(f.dataDir, "mtlslb-data"), eng); err != nil {
 			return err
 		}
 	}
@@ -147,15 +163,18 @@ func runServe(ctx context.Context, f serveFlags, stderr io.Writer) error {
 			Control:        src.control,
 			ConfigFile:     f.config,
 			ReadConfigFile: func() ([]byte, error) { return os.ReadFile(f.config) },
-			Status:         func() adminapi.Status { return status(eng, src, &lastErr) },
-			Metrics:        m.Handler(),
-			TrustStore:     eng.TrustStore,
+			Status: func() adminapi.Status {
+				st := status(eng, src, &lastErr)
+				st.RemoteCRLs = remote.Status()
+				return st
+			},
+			Metrics:    m.Handler(),
+			TrustStore: eng.TrustStore,
 		}), ReadHeaderTimeout: 10 * time.Second}
 		go func() { _ = admin.Serve(ln) }()
 		log.Info("admin API listening", "address", ln.Addr().String(), "mode", src.mode)
 	}
 
-	reload := make(chan string, 1)
 	signals := make(chan os.Signal, 1)
 	signal.Notify(signals, syscall.SIGHUP, syscall.SIGTERM, syscall.SIGINT)
 	defer signal.Stop(signals)
@@ -428,4 +447,11 @@ func referencedFiles(doc *config.Document) []string {
 		}
 	}
 	return paths
+}
+
+func orDefault(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
 }

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -30,7 +31,11 @@ there is any.`,
 			doc, err := config.Load(path)
 			var compiled *engine.Compiled
 			if err == nil {
-				compiled, err = engine.Compile(doc, engine.CompileOptions{}, nil)
+				// CRLs named by URL are fetched once, as serve would at start (without keeping a copy).
+				ctx, cancel := context.WithCancel(context.Background())
+				remote := engine.NewRemoteCRLs(ctx, "", nil, nil)
+				compiled, err = engine.Compile(doc, engine.CompileOptions{FetchCRL: remote.Get}, nil)
+				cancel()
 			}
 			out := cmd.OutOrStdout()
 			if output == "json" {

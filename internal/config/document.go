@@ -190,6 +190,13 @@ type Revocation struct {
 	// and refreshed.
 	URL string `json:"url,omitempty"`
 
+	// RefreshInterval (with URL) is how often the CRL is fetched again at the least, as a Go duration
+	// ("1h", the default; at least "1s"); it is also fetched before its nextUpdate.
+	RefreshInterval string `json:"refresh_interval,omitempty"`
+
+	// RefreshEvery is RefreshInterval parsed by Validate.
+	RefreshEvery time.Duration `json:"-"`
+
 	// ID is the revocation id, as ALB's RevocationId: increasing and never
 	// reused in the life of the trust store. The store assigns it in store
 	// mode; in a file it is left out and the CRL's position (from 1) is used.

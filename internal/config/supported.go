@@ -8,18 +8,10 @@ package config
 //
 // For now the server runs: HTTPS listeners whose default action forwards to
 // one target group, without rules; HTTP/HTTP1 target groups of static
-// targets with round-robin balancing; trust stores whose CRLs are files.
+// targets with round-robin balancing; trust stores with CRLs from files or URLs.
 // Lift a check here when its feature lands.
 func CheckSupported(d *Document) []FieldError {
 	var p problems
-	for i, ts := range d.TrustStores {
-		for j, r := range ts.Revocations {
-			if r.URL != "" && r.CRL.Raw == "" {
-				p.add(field(index(field(index("trust_stores", i), "revocations"), j), "url"),
-					"not supported yet (CRLs fetched from URLs arrive with the CRL refresher; use crl: FILE)")
-			}
-		}
-	}
 	for i := range d.Listeners {
 		l := &d.Listeners[i]
 		path := index("listeners", i)

@@ -177,6 +177,17 @@ func (v *validator) trustStore(path string, ts *TrustStore) {
 				v.add(field(rp, "url"), "%q must be an http or https URL", r.URL)
 			}
 		}
+		if r.RefreshInterval != "" {
+			d, err := time.ParseDuration(r.RefreshInterval)
+			switch {
+			case r.URL == "":
+				v.add(field(rp, "refresh_interval"), "applies to a CRL fetched from a url only")
+			case err != nil || d < time.Second:
+				v.add(field(rp, "refresh_interval"), "%q must be a duration of at least 1s, such as 15m or 1h", r.RefreshInterval)
+			default:
+				ts.Revocations[i].RefreshEvery = d
+			}
+		}
 	}
 
 	v.intRange(field(path, "max_chain_depth"), ts.MaxChainDepth, 1, 16)

@@ -76,18 +76,20 @@ type CompileOptions struct {
 	ReadFile func(string) ([]byte, error)
 	// Metrics receives request counts; nil records nothing.
 	Metrics *metrics.Metrics
+	// FetchCRL returns the current copy of a CRL named by URL (RemoteCRLs.Get); nil refuses URL CRLs.
+	FetchCRL func(url string, interval time.Duration) ([]byte, error)
 }
 
 // Compile turns a validated document into a Compiled configuration: every file it names is read, every
 // certificate, key, bundle and CRL parsed and checked. The error lists every problem found, one per line,
 // each starting with the document path of what is wrong.
 func (e *Engine) Compile(doc *config.Document) (*Compiled, error) {
-	return Compile(doc, CompileOptions{Now: e.opts.Now, Metrics: e.opts.Metrics}, e.transport)
+	return Compile(doc, CompileOptions{Now: e.opts.Now, Metrics: e.opts.Metrics, FetchCRL: e.opts.FetchCRL}, e.transport)
 }
 
 // CompileWith is Compile reading the files the document names with readFile (store mode serves blobs).
 func (e *Engine) CompileWith(doc *config.Document, readFile func(string) ([]byte, error)) (*Compiled, error) {
-	return Compile(doc, CompileOptions{Now: e.opts.Now, ReadFile: readFile, Metrics: e.opts.Metrics}, e.transport)
+	return Compile(doc, CompileOptions{Now: e.opts.Now, ReadFile: readFile, Metrics: e.opts.Metrics, FetchCRL: e.opts.FetchCRL}, e.transport)
 }
 
 // Compile is Engine.Compile without an engine, for `mtlslb validate`.
@@ -107,7 +109,7 @@ func Compile(doc *config.Document, opts CompileOptions, transport *http.Transpor
 	snap := &snapshot{name: doc.Name, trustStores: map[string]*truststore.Store{}, logPaths: map[string]bool{}}
 
 	for i, ts := range doc.TrustStores {
-		store, err := compileTrustStore(ts, opts.ReadFile)
+		store, err := compileTrustStore(ts, opts.ReadFile, opts.FetchCRL)
 		if err != nil {
 			fail("trust_stores[%d] (%s): %w", i, ts.Name, err)
 			continue
@@ -158,7 +160,7 @@ func Compile(doc *config.Document, opts CompileOptions, transport *http.Transpor
 	return &Compiled{snap: snap}, nil
 }
 
-func compileTrustStore(ts config.TrustStore, readFile func(string) ([]byte, error)) (*truststore.Store, error) {
+func compileTrustStore(ts config.TrustStore, readFile func(string) ([]byte, error), fetchCRL func(string, time.Duration) ([]byte, error)) (*truststore.Store, error) {
 	bundlePath := ts.CACertificatesBundle.Path()
 	bundle, err := readFile(bundlePath)
 	if err != nil {
@@ -188,12 +190,18 @@ func compileTrustStore(ts config.TrustStore, readFile func(string) ([]byte, erro
 		cfg.CRLPolicy.Stale = crl.StaleUse
 	}
 	for j, rv := range ts.Revocations {
-		if rv.URL != "" {
-			return nil, fmt.Errorf("revocations[%d].url: not supported yet (CRLs from URLs arrive with the control plane)", j)
-		}
+		var data []byte
+		var err error
 		p := rv.CRL.Path()
-		data, err := readFile(p)
-		if err != nil {
+		if rv.URL != "" {
+			p = rv.URL
+			if fetchCRL == nil {
+				return nil, fmt.Errorf("revocations[%d].url: CRLs from URLs are fetched by a running server only", j)
+			}
+			if data, err = fetchCRL(rv.URL, rv.RefreshEvery); err != nil {
+				return nil, fmt.Errorf("revocations[%d].url: %w", j, err)
+			}
+		} else if data, err = readFile(p); err != nil {
 			return nil, fmt.Errorf("revocations[%d].crl: %w", j, err)
 		}
 		// In a file, revocation ids are positions from 1, so messages and logs can name them; the store

@@ -32,6 +32,9 @@ type Options struct {
 	NewTraceID func() [16]byte
 	// Metrics receives the connection, request, trust-store and configuration metrics; nil records nothing.
 	Metrics *metrics.Metrics
+	// FetchCRL returns the current copy of a CRL a trust store names by URL (see RemoteCRLs); nil refuses
+	// such documents.
+	FetchCRL func(url string, interval time.Duration) ([]byte, error)
 }
 
 // Engine runs the listeners of the applied configuration.
@@ -187,6 +190,7 @@ func (e *Engine) Apply(cd *Compiled) error {
 		}
 	}
 	e.recordTrustStores(snap, e.current.Load())
+	e.watchStaleCRLs(snap)
 	e.opts.Metrics.SetConfig(snap.revision, true, snap.appliedAt)
 	prev := e.current.Swap(snap)
 	if prev != nil {

@@ -6,12 +6,14 @@ import (
 	"crypto/x509/pkix"
 	"encoding/asn1"
 	"io"
+	"log/slog"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/mtlslb/mtlslb/internal/config"
+	"github.com/mtlslb/mtlslb/internal/engine"
 	"github.com/mtlslb/mtlslb/internal/pki"
 )
 
@@ -147,5 +149,23 @@ func TestNoSessionResumptionOnMTLS(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestStaleCRLIsUsedWithAWarning: under the default policy a CRL past its nextUpdate stays in force (a
+// revoked client is still refused) and the engine says the CRL is stale.
+func TestStaleCRLIsUsedWithAWarning(t *testing.T) {
+	f := newFixture(t)
+	revoked := f.issuing.Client(t, "revoked.client")
+	past := time.Now().Add(-48 * time.Hour)
+	f.write(t, "issuing.crl", pki.EncodeCRLPEM(f.issuing.CRLWith(t, []pki.Revocation{pki.Revoke(revoked.Cert)},
+		pki.WithThisUpdate(past), pki.WithNextUpdate(past.Add(24*time.Hour)))))
+	logs := newLogRecorder()
+	r := f.startWith(t, listenerYAML{mode: "verify"}, engine.Options{Logger: slog.New(logs)})
+	if _, err := r.get(t, tlsCert(revoked), nil); err == nil {
+		t.Fatal("a stale CRL under the default policy must still refuse the certificates it lists")
+	}
+	if got := logs.with("stale CRL: its nextUpdate has passed; upload a current one (or fix its URL)"); len(got) != 1 || got[0].attrs["revocation_id"] != "1" {
+		t.Errorf("stale-CRL warnings: %+v", got)
 	}
 }
