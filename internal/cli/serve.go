@@ -35,6 +35,7 @@ type serveFlags struct {
 	logLevel      string
 	drainTimeout  time.Duration
 	crlCacheDir   string
+	adminTLS      adminTLSFlags
 }
 
 func newServe() *cobra.Command {
@@ -63,7 +64,10 @@ exits.`,
 	fl.StringVar(&f.config, "config", "", "configuration file (YAML or JSON)")
 	fl.StringVar(&f.dataDir, "data-dir", "", "store mode: directory of the embedded store (default ./mtlslb-data when --config is not given)")
 	fl.StringVar(&f.etcdEndpoints, "etcd-endpoints", "", "fleet mode: etcd endpoints (not available yet)")
-	fl.StringVar(&f.adminAddress, "admin-address", "127.0.0.1:9901", `admin API address, or "off"`)
+	fl.StringVar(&f.adminAddress, "admin-address", "127.0.0.1:9901", `admin API address, or "off"; an address that is not loopback needs --admin-tls-cert, --admin-tls-key and --admin-client-ca`)
+	fl.StringVar(&f.adminTLS.cert, "admin-tls-cert", "", "serve the admin API over mTLS with this certificate (PEM, may include the chain); read once at start")
+	fl.StringVar(&f.adminTLS.key, "admin-tls-key", "", "the private key (PEM) of --admin-tls-cert")
+	fl.StringVar(&f.adminTLS.clientCA, "admin-client-ca", "", "the admin API's own trust store: a CA bundle (PEM, ALB bundle rules); admin clients must present a certificate it verifies")
 	fl.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
 	fl.DurationVar(&f.drainTimeout, "drain-timeout", 30*time.Second, "how long a stop waits for requests in flight")
 	fl.StringVar(&f.crlCacheDir, "crl-cache-dir", "", "where the last good copies of CRLs fetched from URLs are kept (default: .mtlslb-crl-cache beside --config, or crl-cache in --data-dir)")
@@ -154,7 +158,7 @@ func runServe(ctx context.Context, f serveFlags, stderr io.Writer) error {
 
 	var admin *http.Server
 	if f.adminAddress != "off" {
-		ln, err := listenAdmin(f.adminAddress)
+		ln, err := listenAdmin(f, log)
 		if err != nil {
 			_ = eng.Shutdown(context.Background())
 			return err
@@ -202,21 +206,34 @@ func runServe(ctx context.Context, f serveFlags, stderr io.Writer) error {
 	}
 }
 
-// listenAdmin opens the admin address. The admin API changes what the load balancer trusts, so it is
-// served on loopback only until it can require mTLS of its own.
-func listenAdmin(addr string) (net.Listener, error) {
-	host, _, err := net.SplitHostPort(addr)
+// listenAdmin opens the admin address. The admin API changes what the load balancer trusts, so it is served
+// on loopback only, unless it requires a client certificate that its own trust store verifies (the
+// --admin-tls-* flags), which then may be reached from anywhere.
+func listenAdmin(f serveFlags, log *slog.Logger) (net.Listener, error) {
+	mTLS, err := f.adminTLS.enabled()
 	if err != nil {
-		return nil, usageError{fmt.Errorf("--admin-address %q: %w", addr, err)}
+		return nil, err
 	}
-	if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
-		return nil, usageError{fmt.Errorf("--admin-address %q is not a loopback address: remote admin access needs mTLS, which is not available yet; use 127.0.0.1:PORT", addr)}
+	if err := checkAdminAddress(f.adminAddress, mTLS); err != nil {
+		return nil, err
 	}
-	ln, err := net.Listen("tcp", addr)
+	var tlsMaterial *adminTLS
+	if mTLS {
+		// Read before listening, so that a bad file never leaves the port open for a moment.
+		if tlsMaterial, err = loadAdminTLS(f.adminTLS); err != nil {
+			return nil, err
+		}
+	}
+	ln, err := net.Listen("tcp", f.adminAddress)
 	if err != nil {
 		return nil, fmt.Errorf("--admin-address: %w", err)
 	}
-	return ln, nil
+	if !mTLS {
+		return ln, nil
+	}
+	log.Info("admin API requires client certificates", "client_ca", f.adminTLS.clientCA,
+		"ca_certificates", len(tlsMaterial.store.CACertificates()))
+	return tlsMaterial.listen(ln, log), nil
 }
 
 func fileSource(path string, eng *engine.Engine) *source {
