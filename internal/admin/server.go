@@ -1,6 +1,7 @@
 package admin
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -73,6 +74,9 @@ func Handler(o Options) http.Handler {
 	mux.HandleFunc("DELETE /api/v1/trust-stores/{name}/revocations/{id}", a.store(a.deleteRevocation))
 	mux.HandleFunc("GET /api/v1/trust-stores/{name}/revocations/{id}/content", a.store(a.getRevocationContent))
 	mux.HandleFunc("GET /api/v1/trust-stores/{name}/associations", a.store(a.associations))
+	mux.HandleFunc("GET /api/v1/target-groups/{name}/health", a.store(a.describeTargetHealth))
+	mux.HandleFunc("POST /api/v1/target-groups/{name}/targets", a.store(a.registerTargets))
+	mux.HandleFunc("DELETE /api/v1/target-groups/{name}/targets", a.store(a.deregisterTargets))
 	mux.HandleFunc("POST /api/v1/explain", a.explain)
 	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, &control.Error{Code: "NotFound", Status: http.StatusNotFound, Message: r.Method + " " + r.URL.Path + " is not an admin API endpoint"})
@@ -421,6 +425,47 @@ func (a *api) associations(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"associations": list})
+}
+
+// TargetsRequest is the body of POST and DELETE /api/v1/target-groups/{name}/targets.
+type TargetsRequest struct {
+	Targets []control.Target `json:"targets"`
+}
+
+// TargetHealthResponse is the answer of GET /api/v1/target-groups/{name}/health, in ELBv2's shape.
+type TargetHealthResponse struct {
+	TargetHealthDescriptions []control.TargetHealthDescription `json:"target_health_descriptions"`
+}
+
+func (a *api) registerTargets(w http.ResponseWriter, r *http.Request) {
+	a.editTargets(w, r, a.o.Control.RegisterTargets)
+}
+
+func (a *api) deregisterTargets(w http.ResponseWriter, r *http.Request) {
+	a.editTargets(w, r, a.o.Control.DeregisterTargets)
+}
+
+func (a *api) editTargets(w http.ResponseWriter, r *http.Request,
+	edit func(context.Context, string, []control.Target) (*control.TargetGroupTargets, error)) {
+	var req TargetsRequest
+	if !decode(w, r, &req) {
+		return
+	}
+	res, err := edit(r.Context(), r.PathValue("name"), req.Targets)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, res)
+}
+
+func (a *api) describeTargetHealth(w http.ResponseWriter, r *http.Request) {
+	list, err := a.o.Control.DescribeTargetHealth(r.Context(), r.PathValue("name"))
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, TargetHealthResponse{TargetHealthDescriptions: list})
 }
 
 // ExplainRequest is the body of POST /api/v1/explain.

@@ -59,7 +59,7 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
-	root.AddCommand(newVersion(), newValidate(), newServe(), newDemo(), newTrustStore(), newApply(), newExplain())
+	root.AddCommand(newVersion(), newValidate(), newServe(), newDemo(), newTrustStore(), newApply(), newExplain(), newTargetGroup())
 	return root
 }
 
