@@ -1,7 +1,7 @@
 // Package control is store mode's control plane: the trust-store operations of ELBv2 (create, modify,
 // delete, describe, add/remove/describe revocations, get the CA bundle or a CRL's content, describe
-// associations) and the whole-document get/put, over a configstore.Store, with ALB's semantics and error
-// names.
+// associations), target registration (register, deregister, describe target health) and the
+// whole-document get/put, over a configstore.Store, with ALB's semantics and error names.
 //
 // Every write is checked in full before it is stored: a bundle or CRL that truststore would refuse, or a
 // change after which the document would not compile, is answered with an error and changes nothing. The
