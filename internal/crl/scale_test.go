@@ -2,12 +2,8 @@ package crl
 
 import (
 	"bytes"
-	"crypto"
-	"crypto/rand"
-	"crypto/sha256"
 	"crypto/x509"
 	"crypto/x509/pkix"
-	"encoding/binary"
 	"fmt"
 	"math/big"
 	"math/bits"
@@ -24,6 +20,7 @@ import (
 	"time"
 
 	"github.com/mtlslb/mtlslb/internal/der"
+	"github.com/mtlslb/mtlslb/internal/testpki"
 )
 
 // Scale benchmarks: the revocation index at 10 million entries, the
@@ -31,115 +28,16 @@ import (
 // benchmark that needs it, so a plain go test never pays for one, and
 // nothing is cached on disk.
 
-// Serial numbers of generated entries are random, positive and 16 to 20
-// octets long: what CAs issue today (at least 64 random bits, at most 20
-// octets, RFC 5280 §4.1.2.2 and the CA/Browser Forum).
-const (
-	largeSerialMin = 16
-	largeSerialMax = 20
-)
-
-// largeCRL returns the DER of a v2 CRL of ca with n entries, signed with
-// ca's key: random serials drawn from rng, then listed (DER INTEGER
-// contents) spread evenly through the list. It writes the DER in place in
-// one buffer, headers last, because x509.CreateRevocationList spends a
-// big.Int and several copies per entry and needs minutes and gigabytes at
-// 10 million.
-func largeCRL(tb testing.TB, ca *testCA, n int, listed [][]byte, rng *mrand.ChaCha8) []byte {
+// largeCRL returns the DER of a v2 CRL of ca with n entries built around
+// testNow, listing the serials of listed spread evenly through the list and
+// random serials drawn from rng (testpki.LargeCRL) for the rest.
+func largeCRL(tb testing.TB, ca *testCA, n int, listed []*x509.Certificate, rng *mrand.ChaCha8) []byte {
 	tb.Helper()
-	if n < len(listed) {
-		tb.Fatalf("largeCRL: %d entries cannot hold %d listed serials", n, len(listed))
+	serials := make([]*big.Int, len(listed))
+	for i, c := range listed {
+		serials[i] = c.SerialNumber
 	}
-	date := utcTime(testNow.Add(-2 * time.Hour))
-	number := der.Append(nil, der.Integer, []byte{1})
-	extension := der.Append(der.Append(nil, der.OID, []byte(oidCRLNumber)), der.OctetString, number)
-	extensions := der.Append(nil, tagContextCons0, der.Append(nil, der.Sequence, der.Append(nil, der.Sequence, extension)))
-	var prefix []byte
-	prefix = append(prefix, versionV2...)
-	prefix = append(prefix, algECDSAWithSHA256...)
-	prefix = append(prefix, ca.cert.RawSubject...)
-	prefix = append(prefix, utcTime(testNow.Add(-time.Hour))...)
-	prefix = append(prefix, utcTime(testNow.Add(7*24*time.Hour))...)
-
-	// The headers of the CertificateList, the tbsCertList and
-	// revokedCertificates are at most 6 octets each and are written, once
-	// their lengths are known, into room left before the entries.
-	const maxHeader = 6
-	const maxSignature = 3 + 72 // BIT STRING header and unused-bits octet, ECDSA P-256 signature
-	head := 3*maxHeader + len(prefix)
-	maxEntry := 2 + 2 + largeSerialMax + len(date)
-	buf := make([]byte, head, head+n*maxEntry+len(extensions)+len(algECDSAWithSHA256)+maxSignature)
-
-	next := 0 // the next listed serial
-	for i := range n {
-		if next < len(listed) && i == (next+1)*n/(len(listed)+1) {
-			s := listed[next]
-			next++
-			if 2+len(s)+len(date) >= 0x80 {
-				tb.Fatalf("largeCRL: listed serial %X is too long", s)
-			}
-			buf = append(buf, byte(der.Sequence), byte(2+len(s)+len(date)), byte(der.Integer), byte(len(s)))
-			buf = append(buf, s...)
-			buf = append(buf, date...)
-			continue
-		}
-		size := largeSerialMin + int(rng.Uint64()%(largeSerialMax-largeSerialMin+1))
-		buf = append(buf, byte(der.Sequence), byte(2+size+len(date)), byte(der.Integer), byte(size))
-		at := len(buf)
-		buf = buf[:at+size]
-		_, _ = rng.Read(buf[at:]) // ChaCha8.Read never fails
-		// A clear top bit makes the serial positive, a non-zero first octet
-		// keeps its encoding minimal.
-		buf[at] &= 0x7f
-		if buf[at] == 0 {
-			buf[at] = 1
-		}
-		buf = append(buf, date...)
-	}
-	if next != len(listed) {
-		tb.Fatalf("largeCRL: placed %d of %d listed serials", next, len(listed))
-	}
-	revokedStart := putHeader(buf, head, der.Sequence, len(buf)-head)
-	buf = append(buf, extensions...)
-	prefixStart := revokedStart - len(prefix)
-	copy(buf[prefixStart:], prefix)
-	tbsStart := putHeader(buf, prefixStart, der.Sequence, len(buf)-prefixStart)
-
-	digest := sha256.Sum256(buf[tbsStart:])
-	sig, err := ca.key.Sign(rand.Reader, digest[:], crypto.SHA256)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	buf = append(buf, algECDSAWithSHA256...)
-	buf = append(buf, byte(der.BitString))
-	buf = appendLength(buf, 1+len(sig))
-	buf = append(buf, 0)
-	buf = append(buf, sig...)
-	start := putHeader(buf, tbsStart, der.Sequence, len(buf)-tbsStart)
-	return buf[start:len(buf):len(buf)]
-}
-
-// putHeader writes the identifier and length octets of an element of tag
-// with n content octets so that they end at buf[end], and returns where they
-// start.
-func putHeader(buf []byte, end int, tag der.Tag, n int) int {
-	var room [6]byte
-	h := appendLength(append(room[:0], byte(tag)), n)
-	start := end - len(h)
-	copy(buf[start:], h)
-	return start
-}
-
-// appendLength appends a DER length in its shortest form.
-func appendLength(dst []byte, n int) []byte {
-	if n < 0x80 {
-		return append(dst, byte(n))
-	}
-	var b [4]byte
-	binary.BigEndian.PutUint32(b[:], uint32(n))
-	skip := bits.LeadingZeros32(uint32(n)) / 8
-	dst = append(dst, 0x80|byte(4-skip))
-	return append(dst, b[skip:]...)
+	return testpki.LargeCRL(tb, ca.cert, ca.key, n, testpki.LargeCRLOptions{Listed: serials, Now: testNow, Rand: rng})
 }
 
 // scaleLeaves issues n leaves of ca with random 16-octet serials (as CAs
@@ -166,25 +64,11 @@ func scaleLeaves(tb testing.TB, ca *testCA, n int, rng *mrand.ChaCha8) []*x509.C
 	return leaves
 }
 
-// serialsOf returns the DER INTEGER contents of the certificates' serials.
-func serialsOf(tb testing.TB, certs []*x509.Certificate) [][]byte {
-	tb.Helper()
-	serials := make([][]byte, len(certs))
-	for i, c := range certs {
-		s, ok := certSerial(c.RawTBSCertificate)
-		if !ok {
-			tb.Fatalf("cannot read the serial of certificate %d", i)
-		}
-		serials[i] = s
-	}
-	return serials
-}
-
-// TestLargeCRL checks the generator the scale benchmarks rely on, at sizes a
-// plain go test affords (each length form of revokedCertificates but the
-// four-octet one): crypto/x509 and Parse accept what it writes, the
-// signature verifies over the real tbsCertList, and the serials are what it
-// promises.
+// TestLargeCRL checks that Parse and a Set read the large CRLs of the scale
+// benchmarks (testpki.LargeCRL) as crypto/x509 does, at sizes a plain go
+// test affords (each length form of revokedCertificates but the four-octet
+// one): the signature verifies over the real tbsCertList, the serials are
+// what the generator promises, and listed leaves are revoked.
 func TestLargeCRL(t *testing.T) {
 	c := newChain(t)
 	rng := mrand.NewChaCha8([32]byte{1})
@@ -201,7 +85,7 @@ func TestLargeCRL(t *testing.T) {
 		{"none listed", 500, nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			data := largeCRL(t, c.inter, tc.entries, serialsOf(t, tc.listed), rng)
+			data := largeCRL(t, c.inter, tc.entries, tc.listed, rng)
 			rl, err := x509.ParseRevocationList(data)
 			if err != nil {
 				t.Fatalf("crypto/x509: %v", err)
@@ -224,8 +108,8 @@ func TestLargeCRL(t *testing.T) {
 					continue
 				}
 				serial := entrySerial(list.raw, uint32(s>>32))
-				if len(serial) < 1 || serial[0]&0x80 != 0 || len(serial) > largeSerialMax {
-					t.Fatalf("serial %X: want positive and at most %d octets", serial, largeSerialMax)
+				if len(serial) < 1 || serial[0]&0x80 != 0 || len(serial) > testpki.LargeCRLSerialMax {
+					t.Fatalf("serial %X: want positive and at most %d octets", serial, testpki.LargeCRLSerialMax)
 				}
 			}
 			set := mustSet(t, []Source{{ID: 1, CRL: list}}, c.root.cert, c.inter.cert)
@@ -274,7 +158,7 @@ func buildScaleSet(tb testing.TB, l scaleLayout, leavesPerIssuer int) *scaleSet 
 	bundle := []*x509.Certificate{root.cert}
 	cas := make([]*testCA, l.issuers)
 	chains := make([]chain, l.issuers)
-	listed := make([][][]byte, l.issuers)
+	listed := make([][]*x509.Certificate, l.issuers)
 	ss := &scaleSet{}
 	for i := range cas {
 		cas[i] = root.issueCA(tb, fmt.Sprintf("Scale Issuing CA %d", i))
@@ -288,7 +172,7 @@ func buildScaleSet(tb testing.TB, l scaleLayout, leavesPerIssuer int) *scaleSet 
 		for _, leaf := range revoked {
 			ss.revoked = append(ss.revoked, chains[i].input(leaf, policy))
 		}
-		listed[i] = serialsOf(tb, revoked)
+		listed[i] = revoked
 	}
 
 	var before, after runtime.MemStats
@@ -433,7 +317,7 @@ func scaleProbes(crls []*CRL, hit bool, n int, rng *mrand.ChaCha8) []probe {
 			}
 			continue
 		}
-		serial := make([]byte, largeSerialMin+int(rng.Uint64()%(largeSerialMax-largeSerialMin+1)))
+		serial := make([]byte, testpki.LargeCRLSerialMin+int(rng.Uint64()%(testpki.LargeCRLSerialMax-testpki.LargeCRLSerialMin+1)))
 		_, _ = rng.Read(serial)
 		serial[0] = serial[0]&0x7f | 0x01
 		probes[i] = probe{crl: c, serial: serial}
@@ -493,7 +377,7 @@ func BenchmarkScaleSwapStall(b *testing.B) {
 	good := scaleLeaves(b, c.inter, 256, rng)
 	revoked := scaleLeaves(b, c.inter, 16, rng)
 	policy := Policy{Stale: StaleReject, MaxAge: 7 * 24 * time.Hour}
-	live := []Source{{ID: 1, CRL: mustParse(b, largeCRL(b, c.inter, 1_000_000, serialsOf(b, revoked), rng))}}
+	live := []Source{{ID: 1, CRL: mustParse(b, largeCRL(b, c.inter, 1_000_000, revoked, rng))}}
 	bundle := []*x509.Certificate{c.root.cert, c.inter.cert, added.cert}
 	data := largeCRL(b, added, 1_000_000, nil, rng)
 	w := stallWorkload{}

@@ -1,9 +1,6 @@
 package truststore
 
 import (
-	"crypto"
-	"crypto/rand"
-	"crypto/sha256"
 	"crypto/x509"
 	"errors"
 	"fmt"
@@ -18,7 +15,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/mtlslb/mtlslb/internal/der"
+	"github.com/mtlslb/mtlslb/internal/testpki"
 )
 
 // Scale tests of the revocation limits and benchmarks of compiling a trust
@@ -26,103 +23,12 @@ import (
 // stay fast and small at 10 million"). The large CRLs are generated inside
 // the test or benchmark that needs them; nothing is cached on disk.
 
-// algECDSAWithSHA256 is the DER AlgorithmIdentifier of ecdsa-with-SHA256.
-var algECDSAWithSHA256 = []byte{0x30, 0x0a, 0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x04, 0x03, 0x02}
-
-// largeCRL returns the DER of a v2 CRL of ca with n entries, signed with
-// ca's key: random positive serials of 16 to 20 octets drawn from rng, and
-// listed spread evenly through the list. It writes the DER in place in one
-// buffer, headers last: x509.CreateRevocationList spends a big.Int and
-// several copies per entry and needs minutes and gigabytes at 10 million.
-// (internal/crl's scale tests carry the same generator; test helpers cannot
-// be shared between packages.)
+// largeCRL returns the DER of a v2 CRL of ca with n entries built around
+// testNow, listing the serials listed spread evenly through the list and
+// random serials drawn from rng (testpki.LargeCRL) for the rest.
 func largeCRL(tb testing.TB, ca *testCA, n int, listed []*big.Int, rng *mrand.ChaCha8) []byte {
 	tb.Helper()
-	if n < len(listed) {
-		tb.Fatalf("largeCRL: %d entries cannot hold %d listed serials", n, len(listed))
-	}
-	utc := func(t time.Time) []byte { return der.Append(nil, der.UTCTime, []byte(t.UTC().Format("060102150405Z"))) }
-	date := utc(testNow.Add(-2 * time.Hour))
-	number := der.Append(der.Append(nil, der.OID, []byte{0x55, 0x1d, 0x14}), der.OctetString, der.Append(nil, der.Integer, []byte{1}))
-	extensions := der.Append(nil, der.ClassContextSpecific|der.Constructed|0, der.Append(nil, der.Sequence, der.Append(nil, der.Sequence, number)))
-	prefix := der.Append(nil, der.Integer, []byte{1})
-	prefix = append(prefix, algECDSAWithSHA256...)
-	prefix = append(prefix, ca.cert.RawSubject...)
-	prefix = append(prefix, utc(testNow.Add(-time.Hour))...)
-	prefix = append(prefix, utc(testNow.Add(7*24*time.Hour))...)
-
-	const maxHeader, maxSerial, maxSignature = 6, 20, 3 + 72
-	head := 3*maxHeader + len(prefix)
-	buf := make([]byte, head, head+n*(4+maxSerial+len(date))+len(extensions)+len(algECDSAWithSHA256)+maxSignature)
-	next := 0
-	for i := range n {
-		if next < len(listed) && i == (next+1)*n/(len(listed)+1) {
-			s := derIntegerContents(listed[next])
-			next++
-			buf = append(buf, byte(der.Sequence), byte(2+len(s)+len(date)), byte(der.Integer), byte(len(s)))
-			buf = append(buf, s...)
-			buf = append(buf, date...)
-			continue
-		}
-		size := 16 + int(rng.Uint64()%5)
-		buf = append(buf, byte(der.Sequence), byte(2+size+len(date)), byte(der.Integer), byte(size))
-		at := len(buf)
-		buf = buf[:at+size]
-		_, _ = rng.Read(buf[at:]) // ChaCha8.Read never fails
-		// Positive, and minimal: no leading zero octet.
-		buf[at] = buf[at]&0x7f | 0x01
-		buf = append(buf, date...)
-	}
-	if next != len(listed) {
-		tb.Fatalf("largeCRL: placed %d of %d listed serials", next, len(listed))
-	}
-	revokedStart := putHeader(buf, head, der.Sequence, len(buf)-head)
-	buf = append(buf, extensions...)
-	prefixStart := revokedStart - len(prefix)
-	copy(buf[prefixStart:], prefix)
-	tbsStart := putHeader(buf, prefixStart, der.Sequence, len(buf)-prefixStart)
-	digest := sha256.Sum256(buf[tbsStart:])
-	sig, err := ca.key.Sign(rand.Reader, digest[:], crypto.SHA256)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	buf = append(buf, algECDSAWithSHA256...)
-	buf = der.Append(buf, der.BitString, append([]byte{0}, sig...))
-	start := putHeader(buf, tbsStart, der.Sequence, len(buf)-tbsStart)
-	return buf[start:len(buf):len(buf)]
-}
-
-// putHeader writes the identifier and length octets of an element of tag
-// with n content octets so that they end at buf[end], and returns where they
-// start.
-func putHeader(buf []byte, end int, tag der.Tag, n int) int {
-	var room [6]byte
-	hdr := room[:0]
-	hdr = append(hdr, byte(tag))
-	switch {
-	case n < 0x80:
-		hdr = append(hdr, byte(n))
-	case n <= 0xff:
-		hdr = append(hdr, 0x81, byte(n))
-	case n <= 0xffff:
-		hdr = append(hdr, 0x82, byte(n>>8), byte(n))
-	case n <= 0xffffff:
-		hdr = append(hdr, 0x83, byte(n>>16), byte(n>>8), byte(n))
-	default:
-		hdr = append(hdr, 0x84, byte(n>>24), byte(n>>16), byte(n>>8), byte(n))
-	}
-	start := end - len(hdr)
-	copy(buf[start:], hdr)
-	return start
-}
-
-// derIntegerContents returns the DER INTEGER contents of a positive serial.
-func derIntegerContents(n *big.Int) []byte {
-	b := n.Bytes()
-	if len(b) == 0 || b[0]&0x80 != 0 {
-		b = append([]byte{0}, b...)
-	}
-	return b
+	return testpki.LargeCRL(tb, ca.cert, ca.key, n, testpki.LargeCRLOptions{Listed: listed, Now: testNow, Rand: rng})
 }
 
 // TestRevokedEntriesLimit checks the trust store's limit of revoked entries
