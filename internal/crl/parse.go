@@ -29,6 +29,9 @@ type CRL struct {
 	issuerName string // RFC 2253 form of the issuer, for messages
 	sigAlg     x509.SignatureAlgorithm
 	signature  []byte
+	// digest is the hash of rawTBS for sigAlg, computed once by Parse: a CRL can be tens of megabytes,
+	// and its signature is checked at handshake time when its issuer is an intermediate the client sends.
+	digest     []byte
 	thisUpdate time.Time
 	nextUpdate time.Time
 	number     *big.Int
@@ -62,6 +65,7 @@ func Parse(data []byte) (*CRL, error) {
 	if err != nil {
 		return nil, fmt.Errorf("parsing CRL: %w", err)
 	}
+	c.digest = tbsDigest(c.sigAlg, c.rawTBS)
 	return c, nil
 }
 
