@@ -77,20 +77,7 @@ func TestAdminTLS(t *testing.T) {
 	port := freePort(t)
 	addr := fmt.Sprintf("127.0.0.1:%d", port)
 	url := "https://" + addr
-	cmd := exec.Command(binary, append([]string{"serve", "--data-dir", filepath.Join(s.dir, "data"),
-		"--admin-address", addr, "--drain-timeout", "2s"}, a.serveFlags()...)...)
-	logs := &syncBuffer{}
-	cmd.Stdout, cmd.Stderr = logs, logs
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
-		if t.Failed() {
-			t.Logf("mtlslb output:\n%s", logs.String())
-		}
-	})
+	logs := launchStoreServer(t, filepath.Join(s.dir, "data"), addr, a.serveFlags()...).logs
 	operator := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{
 		RootCAs: a.ca.Pool(), Certificates: []tls.Certificate{a.operator.TLSCertificate()},
 	}}}

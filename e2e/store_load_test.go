@@ -29,10 +29,25 @@ type storeServer struct {
 	done    chan error
 }
 
+// startStoreServer starts `mtlslb serve --data-dir` with a plain-HTTP admin API and waits for it.
 func startStoreServer(t testing.TB, dataDir, admin string) *storeServer {
 	t.Helper()
+	srv := launchStoreServer(t, dataDir, admin)
+	waitFor(t, "the admin API", 15*time.Second, func() bool {
+		resp, err := http.Get("http://" + admin + "/healthz")
+		if err == nil {
+			resp.Body.Close()
+		}
+		return err == nil
+	})
+	return srv
+}
+
+// launchStoreServer starts `mtlslb serve --data-dir` with extra flags, without waiting for it.
+func launchStoreServer(t testing.TB, dataDir, admin string, extra ...string) *storeServer {
+	t.Helper()
 	srv := &storeServer{admin: admin, dataDir: dataDir, logs: &syncBuffer{}, done: make(chan error, 1)}
-	srv.cmd = exec.Command(binary, "serve", "--data-dir", dataDir, "--admin-address", admin, "--drain-timeout", "2s")
+	srv.cmd = exec.Command(binary, append([]string{"serve", "--data-dir", dataDir, "--admin-address", admin, "--drain-timeout", "2s"}, extra...)...)
 	srv.cmd.Stdout, srv.cmd.Stderr = srv.logs, srv.logs
 	if err := srv.cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -45,13 +60,6 @@ func startStoreServer(t testing.TB, dataDir, admin string) *storeServer {
 		if t.Failed() {
 			t.Logf("mtlslb output:\n%s", srv.logs.String())
 		}
-	})
-	waitFor(t, "the admin API", 15*time.Second, func() bool {
-		resp, err := http.Get("http://" + admin + "/healthz")
-		if err == nil {
-			resp.Body.Close()
-		}
-		return err == nil
 	})
 	return srv
 }

@@ -39,26 +39,7 @@ func TestStoreModeSeedWorkflow(t *testing.T) {
 	s := newSite(t)
 	dataDir := filepath.Join(s.dir, "data")
 	admin := fmt.Sprintf("127.0.0.1:%d", freePort(t))
-	cmd := exec.Command(binary, "serve", "--data-dir", dataDir, "--admin-address", admin, "--drain-timeout", "2s")
-	logs := &syncBuffer{}
-	cmd.Stdout, cmd.Stderr = logs, logs
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
-		if t.Failed() {
-			t.Logf("mtlslb output:\n%s", logs.String())
-		}
-	})
-	waitFor(t, "the admin API", 10*time.Second, func() bool {
-		resp, err := http.Get("http://" + admin + "/healthz")
-		if err == nil {
-			resp.Body.Close()
-		}
-		return err == nil
-	})
+	startStoreServer(t, dataDir, admin)
 	// Empty store: alive, not ready.
 	if resp, err := http.Get("http://" + admin + "/readyz"); err != nil || resp.StatusCode != http.StatusServiceUnavailable {
 		t.Fatalf("readyz on an empty store: %v %v, want 503", resp, err)

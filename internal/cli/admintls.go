@@ -86,17 +86,9 @@ type adminTLS struct {
 // path's verify mode (tlsconfig.Build): the same policy (TLS 1.2 at least), no session tickets, and
 // verification in VerifyConnection with the statuses of the connection log.
 func loadAdminTLS(a adminTLSFlags) (*adminTLS, error) {
-	certPEM, err := os.ReadFile(a.cert)
+	pair, err := loadKeyPair("--admin-tls-cert", a.cert, "--admin-tls-key", a.key)
 	if err != nil {
-		return nil, fmt.Errorf("--admin-tls-cert: %w", err)
-	}
-	keyPEM, err := os.ReadFile(a.key)
-	if err != nil {
-		return nil, fmt.Errorf("--admin-tls-key: %w", err)
-	}
-	pair, err := tls.X509KeyPair(certPEM, keyPEM)
-	if err != nil {
-		return nil, fmt.Errorf("--admin-tls-cert %s with --admin-tls-key %s: %w", a.cert, a.key, err)
+		return nil, err
 	}
 	bundle, err := os.ReadFile(a.clientCA)
 	if err != nil {
@@ -215,4 +207,21 @@ func netConn(c net.Conn) net.Conn {
 		return lc.Conn
 	}
 	return c
+}
+
+// loadKeyPair reads a certificate and its key from files given by two flags; errors name the flag and file.
+func loadKeyPair(certFlag, certPath, keyFlag, keyPath string) (tls.Certificate, error) {
+	certPEM, err := os.ReadFile(certPath)
+	if err != nil {
+		return tls.Certificate{}, fmt.Errorf("%s: %w", certFlag, err)
+	}
+	keyPEM, err := os.ReadFile(keyPath)
+	if err != nil {
+		return tls.Certificate{}, fmt.Errorf("%s: %w", keyFlag, err)
+	}
+	pair, err := tls.X509KeyPair(certPEM, keyPEM)
+	if err != nil {
+		return tls.Certificate{}, fmt.Errorf("%s %s with %s %s: %w", certFlag, certPath, keyFlag, keyPath, err)
+	}
+	return pair, nil
 }

@@ -100,17 +100,9 @@ func (c *clientFlags) endpoint() (string, *http.Client, error) {
 func (c *clientFlags) clientTLS() (*tls.Config, error) {
 	cfg := &tls.Config{MinVersion: tls.VersionTLS12}
 	if c.cert != "" {
-		certPEM, err := os.ReadFile(c.cert)
+		pair, err := loadKeyPair("--admin-cert", c.cert, "--admin-key", c.key)
 		if err != nil {
-			return nil, fmt.Errorf("--admin-cert: %w", err)
-		}
-		keyPEM, err := os.ReadFile(c.key)
-		if err != nil {
-			return nil, fmt.Errorf("--admin-key: %w", err)
-		}
-		pair, err := tls.X509KeyPair(certPEM, keyPEM)
-		if err != nil {
-			return nil, fmt.Errorf("--admin-cert %s with --admin-key %s: %w", c.cert, c.key, err)
+			return nil, err
 		}
 		cfg.Certificates = []tls.Certificate{pair}
 	}
