@@ -76,6 +76,8 @@ type CompileOptions struct {
 	ReadFile func(string) ([]byte, error)
 	// Metrics receives request counts; nil records nothing.
 	Metrics *metrics.Metrics
+	// CRLCache reuses CRLs parsed by earlier compiles; nil parses every time.
+	CRLCache *crl.ParseCache
 	// FetchCRL returns the current copy of a CRL named by URL (RemoteCRLs.Get); nil refuses URL CRLs.
 	FetchCRL func(url string, interval time.Duration) ([]byte, error)
 }
@@ -84,12 +86,12 @@ type CompileOptions struct {
 // certificate, key, bundle and CRL parsed and checked. The error lists every problem found, one per line,
 // each starting with the document path of what is wrong.
 func (e *Engine) Compile(doc *config.Document) (*Compiled, error) {
-	return Compile(doc, CompileOptions{Now: e.opts.Now, Metrics: e.opts.Metrics, FetchCRL: e.opts.FetchCRL}, e.transport)
+	return Compile(doc, CompileOptions{Now: e.opts.Now, Metrics: e.opts.Metrics, FetchCRL: e.opts.FetchCRL, CRLCache: e.crlCache}, e.transport)
 }
 
 // CompileWith is Compile reading the files the document names with readFile (store mode serves blobs).
 func (e *Engine) CompileWith(doc *config.Document, readFile func(string) ([]byte, error)) (*Compiled, error) {
-	return Compile(doc, CompileOptions{Now: e.opts.Now, ReadFile: readFile, Metrics: e.opts.Metrics, FetchCRL: e.opts.FetchCRL}, e.transport)
+	return Compile(doc, CompileOptions{Now: e.opts.Now, ReadFile: readFile, Metrics: e.opts.Metrics, FetchCRL: e.opts.FetchCRL, CRLCache: e.crlCache}, e.transport)
 }
 
 // Compile is Engine.Compile without an engine, for `mtlslb validate`.
@@ -109,7 +111,7 @@ func Compile(doc *config.Document, opts CompileOptions, transport *http.Transpor
 	snap := &snapshot{name: doc.Name, trustStores: map[string]*truststore.Store{}, logPaths: map[string]bool{}}
 
 	for i, ts := range doc.TrustStores {
-		store, err := compileTrustStore(ts, opts.ReadFile, opts.FetchCRL)
+		store, err := compileTrustStore(ts, opts.ReadFile, opts.FetchCRL, opts.CRLCache)
 		if err != nil {
 			fail("trust_stores[%d] (%s): %w", i, ts.Name, err)
 			continue
@@ -160,7 +162,7 @@ func Compile(doc *config.Document, opts CompileOptions, transport *http.Transpor
 	return &Compiled{snap: snap}, nil
 }
 
-func compileTrustStore(ts config.TrustStore, readFile func(string) ([]byte, error), fetchCRL func(string, time.Duration) ([]byte, error)) (*truststore.Store, error) {
+func compileTrustStore(ts config.TrustStore, readFile func(string) ([]byte, error), fetchCRL func(string, time.Duration) ([]byte, error), cache *crl.ParseCache) (*truststore.Store, error) {
 	bundlePath := ts.CACertificatesBundle.Path()
 	bundle, err := readFile(bundlePath)
 	if err != nil {
@@ -171,6 +173,7 @@ func compileTrustStore(ts config.TrustStore, readFile func(string) ([]byte, erro
 		Bundle:       bundle,
 		BundleSource: bundlePath,
 		RequireCRL:   ts.RequireCRL,
+		ParseCache:   cache,
 		Limits: truststore.Limits{
 			MaxCACertificates:  ts.MaxCACertificates,
 			MaxCertificateSize: ts.MaxCertificateSize,

@@ -13,6 +13,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/mtlslb/mtlslb/internal/crl"
 	"github.com/mtlslb/mtlslb/internal/httpproxy"
 	"github.com/mtlslb/mtlslb/internal/listen"
 	"github.com/mtlslb/mtlslb/internal/metrics"
@@ -47,6 +48,7 @@ type Engine struct {
 	listeners map[string]*listenerRuntime // by listen address; guarded by applyMu
 	logs      *logRegistry
 	transport *http.Transport
+	crlCache  *crl.ParseCache // parsed CRLs, reused by the next compile when their bytes did not change
 	closed    bool
 }
 
@@ -72,6 +74,7 @@ func New(opts Options) *Engine {
 		log:       opts.Logger,
 		listeners: map[string]*listenerRuntime{},
 		logs:      newLogRegistry(),
+		crlCache:  crl.NewParseCache(),
 		transport: httpproxy.NewTransport(),
 	}
 }
@@ -189,6 +192,8 @@ func (e *Engine) Apply(cd *Compiled) error {
 			go e.drain(rt)
 		}
 	}
+	// CRLs the new generation does not use are dropped from the parse cache.
+	e.crlCache.Sweep()
 	e.recordTrustStores(snap, e.current.Load())
 	e.watchStaleCRLs(snap)
 	e.opts.Metrics.SetConfig(snap.revision, true, snap.appliedAt)

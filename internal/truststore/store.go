@@ -75,6 +75,9 @@ type Config struct {
 	// has no revocation list in the store, with ClientCertCrlProcessingError:
 	// revocation status must be known, not assumed.
 	RequireCRL bool
+	// ParseCache, when set, reuses CRLs parsed by earlier compiles whose bytes
+	// are the same (the engine keeps one across reloads).
+	ParseCache *crl.ParseCache
 }
 
 // Store is a compiled trust store. It is immutable and safe for concurrent use.
@@ -101,7 +104,7 @@ func New(cfg Config) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	set, revs, err := compileCRLs(cfg.CRLs, certs, limits)
+	set, revs, err := compileCRLs(cfg.CRLs, certs, limits, cfg.ParseCache)
 	if err != nil {
 		return nil, err
 	}
@@ -120,7 +123,7 @@ func New(cfg Config) (*Store, error) {
 
 // compileCRLs parses every list, enforces the limits, checks the signature
 // of every list whose issuer is in the bundle, and builds the index.
-func compileCRLs(srcs []CRLSource, bundle []*x509.Certificate, limits Limits) (*crl.Set, []RevocationInfo, error) {
+func compileCRLs(srcs []CRLSource, bundle []*x509.Certificate, limits Limits, cache *crl.ParseCache) (*crl.Set, []RevocationInfo, error) {
 	if len(srcs) > limits.MaxCRLs {
 		last := srcs[limits.MaxCRLs]
 		return nil, nil, &RevocationError{ID: last.ID, Source: last.Source, TooMany: true,
@@ -139,7 +142,7 @@ func compileCRLs(srcs []CRLSource, bundle []*x509.Certificate, limits Limits) (*
 			return nil, nil, &RevocationError{ID: src.ID, Source: src.Source,
 				Msg: fmt.Sprintf("the file is %d bytes, more than the limit of %d per revocation list", len(src.Data), limits.MaxCRLSize)}
 		}
-		list, err := crl.Parse(src.Data)
+		list, err := cache.Parse(src.Data)
 		if err != nil {
 			return nil, nil, &RevocationError{ID: src.ID, Source: src.Source, Msg: err.Error()}
 		}
