@@ -189,6 +189,20 @@ func (w *Writer) WriteConn(r *ConnRecord) {
 	w.appended(1)
 }
 
+// WriteAccess appends the access-log line of r, like WriteConn.
+func (w *Writer) WriteAccess(r *AccessRecord) {
+	if w.out == nil {
+		return
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if !w.admit(1) {
+		return
+	}
+	w.buf = AppendAccessLine(w.buf, r)
+	w.appended(1)
+}
+
 // Write appends p, which must hold whole lines, newline-terminated. It never
 // waits for I/O: when the buffer is full it drops p and returns ErrDropped.
 // On a disabled Writer it discards p and reports success.
