@@ -327,47 +327,33 @@ func appendActions(dst []byte, actions []Action) []byte {
 // separates the targets of retried requests.
 func appendTargetList(dst []byte, r *AccessRecord) []byte {
 	list := r.TargetPortList
-	if list == nil {
-		if !r.Target.IsValid() {
-			return append(dst, `"-"`...)
-		}
-		dst = append(dst, '"')
-		dst = appendAddrPort(dst, r.Target)
-		return append(dst, '"')
+	if list == nil && r.Target.IsValid() {
+		list = []netip.AddrPort{r.Target}
 	}
-	if len(list) == 0 {
-		return append(dst, `"-"`...)
-	}
-	dst = append(dst, '"')
-	for i, ap := range list {
-		if i > 0 {
-			dst = append(dst, ' ')
-		}
-		dst = appendAddrPort(dst, ap)
-	}
-	return append(dst, '"')
+	return appendQuotedList(dst, list, appendAddrPort)
 }
 
 // appendStatusList appends "target_status_code_list", space-separated.
 func appendStatusList(dst []byte, r *AccessRecord) []byte {
 	list := r.TargetStatusCodeList
-	if list == nil {
-		if r.TargetStatusCode <= 0 {
-			return append(dst, `"-"`...)
-		}
-		dst = append(dst, '"')
-		dst = appendStatus(dst, r.TargetStatusCode)
-		return append(dst, '"')
+	if list == nil && r.TargetStatusCode > 0 {
+		list = []int{r.TargetStatusCode}
 	}
+	return appendQuotedList(dst, list, appendStatus)
+}
+
+// appendQuotedList appends list's items, space-separated and quoted, or "-"
+// when it is empty.
+func appendQuotedList[T any](dst []byte, list []T, appendItem func([]byte, T) []byte) []byte {
 	if len(list) == 0 {
 		return append(dst, `"-"`...)
 	}
 	dst = append(dst, '"')
-	for i, code := range list {
+	for i, item := range list {
 		if i > 0 {
 			dst = append(dst, ' ')
 		}
-		dst = appendStatus(dst, code)
+		dst = appendItem(dst, item)
 	}
 	return append(dst, '"')
 }

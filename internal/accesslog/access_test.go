@@ -92,19 +92,7 @@ func TestAccessLineGolden(t *testing.T) {
 		got.WriteString("# " + c.name + "\n")
 		got.Write(AppendAccessLine(nil, &c.rec))
 	}
-	path := filepath.Join("testdata", "access.golden")
-	if *update {
-		if err := os.WriteFile(path, got.Bytes(), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !bytes.Equal(got.Bytes(), want) {
-		t.Errorf("lines differ from %s (run go test -update to rewrite):\ngot:\n%s\nwant:\n%s", path, got.Bytes(), want)
-	}
+	checkGolden(t, filepath.Join("testdata", "access.golden"), got.Bytes())
 }
 
 // accessQuoted marks the quoted fields of an access-log line, by index.

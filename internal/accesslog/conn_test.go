@@ -111,19 +111,7 @@ func TestConnLineGolden(t *testing.T) {
 		got.WriteString("# " + c.name + "\n")
 		got.Write(AppendConnLine(nil, &c.rec))
 	}
-	path := filepath.Join("testdata", "conn.golden")
-	if *update {
-		if err := os.WriteFile(path, got.Bytes(), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !bytes.Equal(got.Bytes(), want) {
-		t.Errorf("lines differ from %s (run go test -update to rewrite):\ngot:\n%s\nwant:\n%s", path, got.Bytes(), want)
-	}
+	checkGolden(t, filepath.Join("testdata", "conn.golden"), got.Bytes())
 }
 
 // parseConnLine splits a connection-log line into its fields the way a log
@@ -417,4 +405,21 @@ func FuzzAppendConnLine(f *testing.F) {
 			t.Fatalf("field 8 = %q, want %q", fields[7], subject)
 		}
 	})
+}
+
+// checkGolden compares got with the golden file at path, rewriting it with -update.
+func checkGolden(t *testing.T, path string, got []byte) {
+	t.Helper()
+	if *update {
+		if err := os.WriteFile(path, got, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Errorf("lines differ from %s (run go test -update to rewrite):\ngot:\n%s\nwant:\n%s", path, got, want)
+	}
 }

@@ -176,21 +176,14 @@ func (w *Writer) Enabled() bool {
 
 // WriteConn appends the connection-log line of r. It never waits for I/O;
 // when the buffer is full the line is dropped and counted.
-func (w *Writer) WriteConn(r *ConnRecord) {
-	if w.out == nil {
-		return
-	}
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if !w.admit(1) {
-		return
-	}
-	w.buf = AppendConnLine(w.buf, r)
-	w.appended(1)
-}
+func (w *Writer) WriteConn(r *ConnRecord) { writeRecord(w, r, AppendConnLine) }
 
 // WriteAccess appends the access-log line of r, like WriteConn.
-func (w *Writer) WriteAccess(r *AccessRecord) {
+func (w *Writer) WriteAccess(r *AccessRecord) { writeRecord(w, r, AppendAccessLine) }
+
+// writeRecord formats r straight into the buffer under the mutex, so a line
+// costs no allocation and no copy.
+func writeRecord[R any](w *Writer, r *R, appendLine func([]byte, *R) []byte) {
 	if w.out == nil {
 		return
 	}
@@ -199,7 +192,7 @@ func (w *Writer) WriteAccess(r *AccessRecord) {
 	if !w.admit(1) {
 		return
 	}
-	w.buf = AppendAccessLine(w.buf, r)
+	w.buf = appendLine(w.buf, r)
 	w.appended(1)
 }
 
