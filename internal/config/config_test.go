@@ -73,10 +73,8 @@ func TestParseInterfaceExample(t *testing.T) {
 		// The contract's example decodes in full: what is left is what the
 		// server does not run yet, and the two target groups its rule
 		// names without defining them.
-		"listeners[0].rules: not supported yet (rules arrive with layer-7 routing)",
 		`listeners[0].rules[0].actions[0].forward.target_groups[0].target_group: no target group named "api-v1"`,
 		`listeners[0].rules[0].actions[0].forward.target_groups[1].target_group: no target group named "api-v2"`,
-		"target_groups[0].targets[1].weight: not supported yet (target weights arrive with weighted_random)",
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("problems (-want +got):\n%s", diff)
@@ -207,22 +205,22 @@ func TestParseProblems(t *testing.T) {
 		{
 			name: "bad mode",
 			doc:  listenerDoc(httpsListener(8443, "    mutual_authentication: { mode: strict, trust_store: partners }\n")),
-			want: []string{`listeners[0].mutual_authentication.mode: must be off, passthrough or verify, not "strict"`},
+			want: []string{`listeners[0].mutual_authentication.mode: must be off, passthrough, verify or optional, not "strict"`},
 		},
 		{
 			name: "trust store in off mode",
 			doc:  listenerDoc(httpsListener(8443, "    mutual_authentication: { mode: off, trust_store: partners }\n")),
-			want: []string{`listeners[0].mutual_authentication.trust_store: only allowed in verify mode (mode is off)`},
+			want: []string{`listeners[0].mutual_authentication.trust_store: only allowed in verify and optional modes (mode is off)`},
 		},
 		{
 			name: "trust store in passthrough mode",
 			doc:  listenerDoc(httpsListener(8443, "    mutual_authentication: { mode: passthrough, trust_store: partners }\n")),
-			want: []string{`listeners[0].mutual_authentication.trust_store: only allowed in verify mode (mode is passthrough)`},
+			want: []string{`listeners[0].mutual_authentication.trust_store: only allowed in verify and optional modes (mode is passthrough)`},
 		},
 		{
 			name: "advertise outside verify mode",
 			doc:  listenerDoc(httpsListener(8443, "    mutual_authentication: { mode: passthrough, advertise_trust_store_ca_names: on }\n")),
-			want: []string{`listeners[0].mutual_authentication.advertise_trust_store_ca_names: on only in verify mode (mode is passthrough)`},
+			want: []string{`listeners[0].mutual_authentication.advertise_trust_store_ca_names: on only in verify and optional modes (mode is passthrough)`},
 		},
 		{
 			name: "bad advertise value",
@@ -597,10 +595,9 @@ target_groups:
 	_, err := Parse([]byte(doc), "")
 	want := `trust_stores[0].stale_crl_policy: must be use, reject or a duration such as "72h", not "sometimes" (line 5)
 listeners[0].mutual_authentication.mdoe: unknown field (did you mean "mode"?) (line 11)
-listeners[0].mutual_authentication.trust_store: only allowed in verify mode (mode is off) (line 12)
+listeners[0].mutual_authentication.trust_store: only allowed in verify and optional modes (mode is off) (line 12)
 listeners[0].default_actions[0].target_group: no target group named "nosuch" (line 13)
 listeners[1].port: port 8443 on every interface is already used by listeners[0] (line 14)
-listeners[1].protocol: HTTP not supported yet (only HTTPS listeners for now) (line 15)
 target_groups[0].targets[0].port: must be between 1 and 65535, not 0 (line 19)`
 	if err == nil {
 		t.Fatal("Parse accepted the document")
@@ -777,11 +774,7 @@ listeners:
           target_groups: [{ target_group: app }, { target_group: app2, weight: 0 }]
           stickiness: { enabled: true, duration_seconds: 60 }
 `,
-			want: []string{
-				`listeners[0].default_actions[0].type: fixed_response not supported yet (only forward for now; other actions arrive with layer-7 routing)`,
-				`listeners[1].default_actions[0].forward.target_groups: forwarding to 2 target groups not supported yet (weighted forwarding arrives with layer-7 routing)`,
-				`listeners[1].default_actions[0].forward.stickiness: not supported yet (target group stickiness arrives with layer-7 routing)`,
-			},
+			want: nil,
 		},
 		{
 			name: "target group features",
@@ -793,14 +786,10 @@ target_groups:
     attributes:
       load_balancing_algorithm_type: least_outstanding_requests
       slow_start_duration_seconds: 30
-      stickiness: { enabled: true }
+      stickiness: { enabled: true, type: app_cookie, cookie_name: SESSION }
 `,
 			want: []string{
-				`target_groups[0].protocol: HTTPS not supported yet (only HTTP target groups for now)`,
-				`target_groups[0].protocol_version: GRPC not supported yet (only HTTP1 for now)`,
-				`target_groups[0].attributes.load_balancing_algorithm_type: least_outstanding_requests not supported yet (only round_robin for now)`,
-				`target_groups[0].attributes.slow_start_duration_seconds: not supported yet (slow start arrives with the balancer)`,
-				`target_groups[0].attributes.stickiness.enabled: not supported yet (stickiness arrives with the balancer)`,
+				`target_groups[0].attributes.stickiness.type: app_cookie not supported yet (use lb_cookie)`,
 			},
 		},
 	}

@@ -92,6 +92,9 @@ func setListenerDefaults(l *Listener) {
 	if ma.AdvertiseTrustStoreCANames == "" {
 		ma.AdvertiseTrustStoreCANames = Off
 	}
+	if l.IdleTimeoutSeconds == 0 && (l.Protocol == ProtocolTCP || l.Protocol == ProtocolTLS) {
+		l.IdleTimeoutSeconds = DefaultLayer4IdleTimeoutSeconds
+	}
 	for i := range l.DefaultActions {
 		setActionDefaults(&l.DefaultActions[i])
 	}

@@ -253,7 +253,27 @@ type Listener struct {
 
 	// Rules are matched by priority, lowest first.
 	Rules []Rule `json:"rules,omitempty"`
+
+	// IdleTimeoutSeconds (TCP and TLS listeners) closes a connection on which
+	// no byte moved for this long: 60–6000, default 350, as NLB. HTTP and
+	// HTTPS listeners use the load balancer's idle_timeout_seconds.
+	IdleTimeoutSeconds int `json:"idle_timeout_seconds,omitempty"`
+
+	// ProxyProtocol accepts a PROXY protocol header (v1 or v2) in front of
+	// connections from trusted networks only (beyond ALB).
+	ProxyProtocol *ProxyProtocolConfig `json:"proxy_protocol,omitempty"`
 }
+
+// ProxyProtocolConfig says whose PROXY protocol headers a listener believes.
+type ProxyProtocolConfig struct {
+	// TrustedNetworks are CIDR blocks; a PROXY header from any other
+	// address is refused as garbage. At least one.
+	TrustedNetworks []string `json:"trusted_networks"`
+}
+
+// DefaultLayer4IdleTimeoutSeconds is the idle timeout of TCP and TLS
+// listeners, NLB's 350 seconds.
+const DefaultLayer4IdleTimeoutSeconds = 350
 
 // DefaultSSLPolicy is the TLS preset of HTTPS and TLS listeners that name none.
 const DefaultSSLPolicy = "ELBSecurityPolicy-TLS13-1-2-2021-06"
@@ -275,7 +295,15 @@ const (
 	ModeOff         MutualAuthenticationMode = "off"
 	ModePassthrough MutualAuthenticationMode = "passthrough"
 	ModeVerify      MutualAuthenticationMode = "verify"
+	// ModeOptional (beyond ALB) requests a certificate and verifies it if
+	// one is given, as verify does; a client without one is let in, and
+	// rules decide (client_certificate conditions, require_client_certificate).
+	ModeOptional MutualAuthenticationMode = "optional"
 )
+
+// verifies reports whether mode m verifies client certificates against a
+// trust store.
+func (m MutualAuthenticationMode) verifies() bool { return m == ModeVerify || m == ModeOptional }
 
 // UnmarshalJSON accepts a string, and also a boolean because YAML 1.1 reads
 // an unquoted `mode: off` as false; true becomes "on", which Validate
@@ -345,6 +373,27 @@ type MutualAuthentication struct {
 	// AdvertiseTrustStoreCANames sends the trust store's CA subjects in the
 	// CertificateRequest: "on" or "off" (default). Verify mode only.
 	AdvertiseTrustStoreCANames OnOff `json:"advertise_trust_store_ca_names"`
+
+	// IdentityFilters (beyond ALB, as NLB's client certificate identity
+	// filters) admit only verified certificates whose identity matches;
+	// a miss fails the handshake as ClientCertRejected. Verify and optional
+	// modes only.
+	IdentityFilters *IdentityFilters `json:"identity_filters,omitempty"`
+}
+
+// IdentityFilters match a client certificate's identity: a certificate
+// passes when any pattern of any list matches (wildcards * and ?,
+// ASCII-case-insensitive). At least one list must have a value.
+type IdentityFilters struct {
+	SubjectCN []string `json:"subject_cn,omitempty"`
+	SubjectOU []string `json:"subject_ou,omitempty"`
+	SANDNS    []string `json:"san_dns,omitempty"`
+	SANURI    []string `json:"san_uri,omitempty"`
+}
+
+// Empty reports whether no pattern is set.
+func (f *IdentityFilters) Empty() bool {
+	return f == nil || len(f.SubjectCN)+len(f.SubjectOU)+len(f.SANDNS)+len(f.SANURI) == 0
 }
 
 // Action is what a listener does with a request (or, for TCP and TLS
@@ -460,6 +509,12 @@ type Rule struct {
 
 	// Actions run on a match: exactly one action.
 	Actions []Action `json:"actions"`
+
+	// RequireClientCertificate (beyond ALB) answers 403, with a page saying
+	// why, to a matching request whose connection has no verified client
+	// certificate, instead of running the actions. Listeners in optional
+	// mode use it to protect some routes of a hostname.
+	RequireClientCertificate bool `json:"require_client_certificate,omitempty"`
 }
 
 // Condition is one condition of a rule: exactly one field is set.
@@ -481,6 +536,32 @@ type Condition struct {
 
 	// SourceIP matches the client address against CIDR blocks.
 	SourceIP *ValuesCondition `json:"source_ip,omitempty"`
+
+	// ClientCertificate (beyond ALB) matches the connection's client
+	// certificate.
+	ClientCertificate *ClientCertificateCondition `json:"client_certificate,omitempty"`
+}
+
+// ClientCertificateCondition matches the client certificate of the
+// request's connection. Every field set must match (AND); within a list
+// any pattern may match (OR). Patterns use * and ?, ASCII-case-insensitive.
+// A connection without a verified certificate matches only verified: false.
+type ClientCertificateCondition struct {
+	// Verified, when set, matches connections with (true) or without
+	// (false) a client certificate verified against the trust store.
+	Verified *bool `json:"verified,omitempty"`
+
+	// SubjectCN and SubjectOU match the leaf's subject attributes.
+	SubjectCN []string `json:"subject_cn,omitempty"`
+	SubjectOU []string `json:"subject_ou,omitempty"`
+
+	// SANDNS and SANURI match the leaf's subject alternative names.
+	SANDNS []string `json:"san_dns,omitempty"`
+	SANURI []string `json:"san_uri,omitempty"`
+
+	// Issuer matches the leaf's issuer, written as in the
+	// X-Amzn-Mtls-Clientcert-Issuer header (RFC 2253).
+	Issuer []string `json:"issuer,omitempty"`
 }
 
 // ValuesCondition matches when any of its values matches.
@@ -535,6 +616,27 @@ type TargetGroup struct {
 
 	// Attributes are the target group attributes.
 	Attributes TargetGroupAttributes `json:"attributes"`
+
+	// TLS (beyond ALB, HTTPS target groups only) sets how mtlslb's TLS
+	// connections to targets authenticate: a client certificate to present
+	// (upstream mTLS) and a CA bundle to verify targets against. Without it,
+	// as ALB, targets' certificates are not verified.
+	TLS *TargetTLS `json:"tls,omitempty"`
+}
+
+// TargetTLS is the TLS client side of an HTTPS target group.
+type TargetTLS struct {
+	// Certificate and PrivateKey are the client certificate (PEM, may
+	// include the chain) presented to targets that ask for one.
+	Certificate FilePath `json:"certificate,omitzero"`
+	PrivateKey  FilePath `json:"private_key,omitzero"`
+
+	// CACertificatesBundle verifies the targets' certificates when set.
+	CACertificatesBundle FilePath `json:"ca_certificates_bundle,omitzero"`
+
+	// ServerName is the name sent in SNI and verified in the target's
+	// certificate; default the target's id.
+	ServerName string `json:"server_name,omitempty"`
 }
 
 // Target is one backend.

@@ -87,4 +87,11 @@ func resolvePaths(d *Document, dir string) {
 			c.PrivateKey.resolve(dir, false)
 		}
 	}
+	for i := range d.TargetGroups {
+		if t := d.TargetGroups[i].TLS; t != nil {
+			t.Certificate.resolve(dir, false)
+			t.PrivateKey.resolve(dir, false)
+			t.CACertificatesBundle.resolve(dir, false)
+		}
+	}
 }

@@ -293,6 +293,21 @@ func (v *validator) targetGroup(path string, tg *TargetGroup) {
 		v.healthCheck(field(path, "health_check"), tg)
 	}
 	v.targetGroupAttributes(field(path, "attributes"), tg, protoOK)
+	if t := tg.TLS; t != nil {
+		tp := field(path, "tls")
+		if protoOK && tg.Protocol != ProtocolHTTPS {
+			v.add(tp, "only HTTPS target groups open TLS connections to their targets (protocol is %s)", tg.Protocol)
+		}
+		if t.Certificate.IsZero() != t.PrivateKey.IsZero() {
+			v.add(tp, "certificate and private_key go together: set both or neither")
+		}
+		v.filePath(field(tp, "certificate"), t.Certificate, false)
+		v.filePath(field(tp, "private_key"), t.PrivateKey, false)
+		v.filePath(field(tp, "ca_certificates_bundle"), t.CACertificatesBundle, false)
+		if t.ServerName != "" && !validHost(t.ServerName) {
+			v.add(field(tp, "server_name"), "%q is not a host name", t.ServerName)
+		}
+	}
 }
 
 func (v *validator) healthCheck(path string, tg *TargetGroup) {
@@ -378,8 +393,13 @@ func validCodes(s string, lo, hi int) bool {
 
 func (v *validator) targetGroupAttributes(path string, tg *TargetGroup, protoOK bool) {
 	a := &tg.Attributes
-	v.oneOf(field(path, "load_balancing_algorithm_type"), a.LoadBalancingAlgorithmType,
-		"round_robin", "least_outstanding_requests", "weighted_random")
+	if !protoOK || tg.Protocol.layer7() {
+		v.oneOf(field(path, "load_balancing_algorithm_type"), a.LoadBalancingAlgorithmType,
+			"round_robin", "least_outstanding_requests", "weighted_random")
+	} else {
+		v.oneOf(field(path, "load_balancing_algorithm_type"), a.LoadBalancingAlgorithmType,
+			"round_robin", "least_connections")
+	}
 	if a.DeregistrationDelayTimeoutSeconds != nil {
 		v.intRange(field(path, "deregistration_delay_timeout_seconds"), *a.DeregistrationDelayTimeoutSeconds, 0, 3600)
 	}
@@ -457,9 +477,28 @@ func (v *validator) listener(path string, l *Listener) {
 	if protoOK && !l.Protocol.layer7() && len(l.Rules) > 0 {
 		v.add(rp, "only HTTP and HTTPS listeners have rules")
 	}
+	if l.IdleTimeoutSeconds != 0 {
+		ip := field(path, "idle_timeout_seconds")
+		if protoOK && l.Protocol.layer7() {
+			v.add(ip, "only TCP and TLS listeners have their own idle timeout; HTTP and HTTPS listeners use attributes.idle_timeout_seconds")
+		} else {
+			v.intRange(ip, l.IdleTimeoutSeconds, 60, 6000)
+		}
+	}
+	if pp := l.ProxyProtocol; pp != nil {
+		np := field(path, "proxy_protocol.trusted_networks")
+		if len(pp.TrustedNetworks) == 0 {
+			v.add(np, "required: at least one CIDR block whose PROXY headers are believed")
+		}
+		for i, n := range pp.TrustedNetworks {
+			if _, err := netip.ParsePrefix(n); err != nil {
+				v.add(index(np, i), "%q is not a CIDR block such as 10.0.0.0/8", n)
+			}
+		}
+	}
 	priorities := map[int]int{}
 	for i := range l.Rules {
-		v.rule(index(rp, i), &l.Rules[i], l.Protocol, protoOK)
+		v.rule(index(rp, i), &l.Rules[i], l, protoOK)
 		p := l.Rules[i].Priority
 		if first, dup := priorities[p]; dup {
 			v.add(field(index(rp, i), "priority"), "priority %d is also %s", p, index(rp, first))
@@ -482,31 +521,48 @@ func (v *validator) mutualAuthentication(path string, l *Listener, protoOK bool)
 		if protoOK && !l.Protocol.terminatesTLS() {
 			v.add(field(path, "mode"), "verify needs an HTTPS or TLS listener")
 		}
+	case ModeOptional:
+		if protoOK && l.Protocol != ProtocolHTTPS {
+			v.add(field(path, "mode"), "optional needs an HTTPS listener (its rules decide what a client without a certificate may reach)")
+		}
 	default:
-		v.add(field(path, "mode"), "must be off, passthrough or verify, not %q", ma.Mode)
+		v.add(field(path, "mode"), "must be off, passthrough, verify or optional, not %q", ma.Mode)
 		modeOK = false
 	}
 
 	tp := field(path, "trust_store")
 	switch {
-	case ma.Mode == ModeVerify && ma.TrustStore == "":
-		v.add(tp, "required in verify mode")
-	case ma.Mode == ModeVerify:
+	case ma.Mode.verifies() && ma.TrustStore == "":
+		v.add(tp, "required in %s mode", ma.Mode)
+	case ma.Mode.verifies():
 		if _, ok := v.trustStores[ma.TrustStore]; !ok {
 			v.add(tp, "no trust store named %q", ma.TrustStore)
 		}
 	case ma.TrustStore != "" && modeOK:
-		v.add(tp, "only allowed in verify mode (mode is %s)", ma.Mode)
+		v.add(tp, "only allowed in verify and optional modes (mode is %s)", ma.Mode)
 	}
-	if ma.IgnoreClientCertificateExpiry && ma.Mode != ModeVerify && modeOK {
-		v.add(field(path, "ignore_client_certificate_expiry"), "only allowed in verify mode (mode is %s)", ma.Mode)
+	if ma.IgnoreClientCertificateExpiry && !ma.Mode.verifies() && modeOK {
+		v.add(field(path, "ignore_client_certificate_expiry"), "only allowed in verify and optional modes (mode is %s)", ma.Mode)
+	}
+	if f := ma.IdentityFilters; f != nil {
+		fp := field(path, "identity_filters")
+		switch {
+		case !ma.Mode.verifies() && modeOK:
+			v.add(fp, "only allowed in verify and optional modes (mode is %s): filters apply to verified certificates", ma.Mode)
+		case f.Empty():
+			v.add(fp, "set at least one of subject_cn, subject_ou, san_dns, san_uri")
+		}
+		v.certPatterns(field(fp, "subject_cn"), f.SubjectCN)
+		v.certPatterns(field(fp, "subject_ou"), f.SubjectOU)
+		v.certPatterns(field(fp, "san_dns"), f.SANDNS)
+		v.certPatterns(field(fp, "san_uri"), f.SANURI)
 	}
 	ap := field(path, "advertise_trust_store_ca_names")
 	switch ma.AdvertiseTrustStoreCANames {
 	case Off:
 	case On:
-		if ma.Mode != ModeVerify && modeOK {
-			v.add(ap, "on only in verify mode (mode is %s)", ma.Mode)
+		if !ma.Mode.verifies() && modeOK {
+			v.add(ap, "on only in verify and optional modes (mode is %s)", ma.Mode)
 		}
 	default:
 		v.add(ap, "must be on or off, not %q", ma.AdvertiseTrustStoreCANames)
@@ -573,14 +629,24 @@ func reservedHeader(name string) bool {
 	return false
 }
 
-func (v *validator) rule(path string, r *Rule, proto Protocol, protoOK bool) {
+func (v *validator) rule(path string, r *Rule, l *Listener, protoOK bool) {
+	proto := l.Protocol
 	v.intRange(field(path, "priority"), r.Priority, 1, 50000)
 	cp := field(path, "conditions")
 	if len(r.Conditions) == 0 {
 		v.add(cp, "required: at least one condition")
 	}
+	mode := l.MutualAuthentication.Mode
 	for i := range r.Conditions {
 		v.condition(index(cp, i), &r.Conditions[i])
+		if r.Conditions[i].ClientCertificate != nil && !mode.verifies() {
+			v.add(field(index(cp, i), "client_certificate"),
+				"needs a listener in verify or optional mode (mode is %s): only verified certificates are matched", mode)
+		}
+	}
+	if r.RequireClientCertificate && !mode.verifies() {
+		v.add(field(path, "require_client_certificate"),
+			"needs a listener in verify or optional mode (mode is %s): no client certificate is verified", mode)
 	}
 	ap := field(path, "actions")
 	switch len(r.Actions) {
@@ -598,12 +664,12 @@ func (v *validator) rule(path string, r *Rule, proto Protocol, protoOK bool) {
 func (v *validator) condition(path string, c *Condition) {
 	set := 0
 	for _, isSet := range []bool{c.PathPattern != nil, c.HostHeader != nil, c.HTTPHeader != nil,
-		c.HTTPRequestMethod != nil, c.QueryString != nil, c.SourceIP != nil} {
+		c.HTTPRequestMethod != nil, c.QueryString != nil, c.SourceIP != nil, c.ClientCertificate != nil} {
 		if isSet {
 			set++
 		}
 	}
-	const kinds = "path_pattern, host_header, http_header, http_request_method, query_string or source_ip"
+	const kinds = "path_pattern, host_header, http_header, http_request_method, query_string, source_ip or client_certificate"
 	switch {
 	case set == 0:
 		v.add(path, "needs one of %s", kinds)
@@ -641,6 +707,17 @@ func (v *validator) condition(path string, c *Condition) {
 			_, err := netip.ParsePrefix(s)
 			return err == nil
 		}, "a CIDR block such as 192.0.2.0/24")
+	case c.ClientCertificate != nil:
+		p := field(path, "client_certificate")
+		cc := c.ClientCertificate
+		if cc.Verified == nil && len(cc.SubjectCN)+len(cc.SubjectOU)+len(cc.SANDNS)+len(cc.SANURI)+len(cc.Issuer) == 0 {
+			v.add(p, "set at least one of verified, subject_cn, subject_ou, san_dns, san_uri, issuer")
+		}
+		v.certPatterns(field(p, "subject_cn"), cc.SubjectCN)
+		v.certPatterns(field(p, "subject_ou"), cc.SubjectOU)
+		v.certPatterns(field(p, "san_dns"), cc.SANDNS)
+		v.certPatterns(field(p, "san_uri"), cc.SANURI)
+		v.certPatterns(field(p, "issuer"), cc.Issuer)
 	case c.QueryString != nil:
 		p := field(path, "query_string.values")
 		if len(c.QueryString.Values) == 0 {
@@ -797,6 +874,20 @@ func (v *validator) redirect(path string, r *RedirectConfig) {
 	}
 	if strings.ContainsAny(r.Host+r.Path+r.Query, "\r\n") {
 		v.add(path, "a redirect may not contain a line break")
+	}
+}
+
+// certPatterns checks the wildcard patterns of a client-certificate match:
+// 1–256 visible characters each (subjects and URIs are longer than host
+// names), at most 10 per list.
+func (v *validator) certPatterns(path string, patterns []string) {
+	if len(patterns) > 10 {
+		v.add(path, "at most 10 patterns, not %d", len(patterns))
+	}
+	for i, s := range patterns {
+		if s == "" || len(s) > 256 || strings.ContainsAny(s, "\r\n\x00") {
+			v.add(index(path, i), "%q is not a pattern of 1–256 characters on one line", s)
+		}
 	}
 }
 

@@ -3,17 +3,18 @@ package engine
 import (
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"net"
 	"net/http"
-	"net/url"
 	"os"
 	"strconv"
 	"sync/atomic"
 	"time"
 
 	"github.com/mtlslb/mtlslb/internal/balance"
+	"github.com/mtlslb/mtlslb/internal/route"
 	"github.com/mtlslb/mtlslb/internal/config"
 	"github.com/mtlslb/mtlslb/internal/crl"
 	"github.com/mtlslb/mtlslb/internal/httpproxy"
@@ -39,7 +40,8 @@ type snapshot struct {
 	appliedAt   time.Time
 	trustStores map[string]*truststore.Store
 	listeners   []*listenerGen
-	logPaths    map[string]bool // connection-log destinations this snapshot writes to
+	groups      map[string]*groupRuntime
+	logPaths    map[string]bool // log destinations this snapshot writes to
 	ctx         context.Context // cancelled when the snapshot is replaced or the engine stops
 	cancel      context.CancelFunc
 }
@@ -52,6 +54,7 @@ type listenerGen struct {
 	elb       string
 	tlsConfig *tls.Config
 	mode      tlsconfig.Mode
+	plain     bool // an HTTP listener: no TLS
 	names     httpproxy.HeaderNames // canonical
 	tlsHdrs   bool
 	handler   *httpproxy.Handler
@@ -65,6 +68,8 @@ type listenerGen struct {
 	idleTimeoutSeconds int
 	connLogPath        string // "" when the connection log is off
 	connLog            *logSink
+	accessLogPath      string // "" when the access log is off
+	http2              bool
 	retired            atomic.Bool
 }
 
@@ -80,35 +85,40 @@ type CompileOptions struct {
 	CRLCache *crl.ParseCache
 	// FetchCRL returns the current copy of a CRL named by URL (RemoteCRLs.Get); nil refuses URL CRLs.
 	FetchCRL func(url string, interval time.Duration) ([]byte, error)
+	// Targets keeps targets across snapshots (outstanding requests, slow start, draining); nil uses a fresh one.
+	Targets *balance.Registry
 }
 
 // Compile turns a validated document into a Compiled configuration: every file it names is read, every
 // certificate, key, bundle and CRL parsed and checked. The error lists every problem found, one per line,
 // each starting with the document path of what is wrong.
 func (e *Engine) Compile(doc *config.Document) (*Compiled, error) {
-	return Compile(doc, CompileOptions{Now: e.opts.Now, Metrics: e.opts.Metrics, FetchCRL: e.opts.FetchCRL, CRLCache: e.crlCache}, e.transport)
+	return Compile(doc, CompileOptions{Now: e.opts.Now, Metrics: e.opts.Metrics, FetchCRL: e.opts.FetchCRL, CRLCache: e.crlCache, Targets: e.targets}, e.transports)
 }
 
 // CompileWith is Compile reading the files the document names with readFile (store mode serves blobs).
 func (e *Engine) CompileWith(doc *config.Document, readFile func(string) ([]byte, error)) (*Compiled, error) {
-	return Compile(doc, CompileOptions{Now: e.opts.Now, ReadFile: readFile, Metrics: e.opts.Metrics, FetchCRL: e.opts.FetchCRL, CRLCache: e.crlCache}, e.transport)
+	return Compile(doc, CompileOptions{Now: e.opts.Now, ReadFile: readFile, Metrics: e.opts.Metrics, FetchCRL: e.opts.FetchCRL, CRLCache: e.crlCache, Targets: e.targets}, e.transports)
 }
 
 // Compile is Engine.Compile without an engine, for `mtlslb validate`.
-func Compile(doc *config.Document, opts CompileOptions, transport *http.Transport) (*Compiled, error) {
+func Compile(doc *config.Document, opts CompileOptions, transports *transportSet) (*Compiled, error) {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
 	if opts.ReadFile == nil {
 		opts.ReadFile = os.ReadFile
 	}
-	if transport == nil {
-		transport = httpproxy.NewTransport()
+	if transports == nil {
+		transports = newTransportSet()
+	}
+	if opts.Targets == nil {
+		opts.Targets = balance.NewRegistry(opts.Now)
 	}
 	var errs []error
 	fail := func(format string, a ...any) { errs = append(errs, fmt.Errorf(format, a...)) }
 
-	snap := &snapshot{name: doc.Name, trustStores: map[string]*truststore.Store{}, logPaths: map[string]bool{}}
+	snap := &snapshot{name: doc.Name, trustStores: map[string]*truststore.Store{}, logPaths: map[string]bool{}, groups: map[string]*groupRuntime{}}
 
 	for i, ts := range doc.TrustStores {
 		store, err := compileTrustStore(ts, opts.ReadFile, opts.FetchCRL, opts.CRLCache)
@@ -119,9 +129,9 @@ func Compile(doc *config.Document, opts CompileOptions, transport *http.Transpor
 		snap.trustStores[ts.Name] = store
 	}
 
-	groups := map[string]*balance.TargetGroup{}
+	groups := snap.groups
 	for i, tg := range doc.TargetGroups {
-		g, err := compileTargetGroup(tg)
+		g, err := compileTargetGroup(tg, opts.Targets, transports, opts.ReadFile, opts.Now)
 		if err != nil {
 			fail("target_groups[%d] (%s): %w", i, tg.Name, err)
 			continue
@@ -137,9 +147,17 @@ func Compile(doc *config.Document, opts CompileOptions, transport *http.Transpor
 		}
 		snap.logPaths[connLogPath] = true
 	}
+	accessLogPath := ""
+	if al := doc.Attributes.AccessLogs; al.Enabled {
+		accessLogPath = al.Path.Path()
+		if accessLogPath == "" {
+			accessLogPath = config.Stdout
+		}
+		snap.logPaths[accessLogPath] = true
+	}
 
 	for i, l := range doc.Listeners {
-		lg, err := compileListener(i, l, doc, snap.trustStores, groups, opts, transport)
+		lg, err := compileListener(i, l, doc, snap.trustStores, groups, opts)
 		if err != nil {
 			if err = withoutReported(err); err != nil {
 				fail("listeners[%d]: %w", i, err)
@@ -148,6 +166,7 @@ func Compile(doc *config.Document, opts CompileOptions, transport *http.Transpor
 		}
 		lg.elb = doc.Name
 		lg.connLogPath = connLogPath
+		lg.accessLogPath = accessLogPath
 		lg.idleTimeoutSeconds = doc.Attributes.IdleTimeoutSeconds
 		snap.listeners = append(snap.listeners, lg)
 	}
@@ -218,17 +237,8 @@ func compileTrustStore(ts config.TrustStore, readFile func(string) ([]byte, erro
 	return truststore.New(cfg)
 }
 
-func compileTargetGroup(tg config.TargetGroup) (*balance.TargetGroup, error) {
-	targets := make([]balance.Target, 0, len(tg.Targets))
-	for _, t := range tg.Targets {
-		addr := net.JoinHostPort(t.ID, strconv.Itoa(t.Port))
-		targets = append(targets, balance.Target{Addr: addr, URL: &url.URL{Scheme: "http", Host: addr}})
-	}
-	return balance.NewTargetGroup(tg.Name, targets), nil
-}
-
 func compileListener(i int, l config.Listener, doc *config.Document, stores map[string]*truststore.Store,
-	groups map[string]*balance.TargetGroup, opts CompileOptions, transport *http.Transport) (*listenerGen, error) {
+	groups map[string]*groupRuntime, opts CompileOptions) (*listenerGen, error) {
 	var errs []error
 	var certs []tls.Certificate
 	for j, c := range l.Certificates {
@@ -250,13 +260,14 @@ func compileListener(i int, l config.Listener, doc *config.Document, stores map[
 		certs = append(certs, pair)
 	}
 
-	mode, err := tlsconfig.ParseMode(string(l.MutualAuthentication.Mode))
+	ma := l.MutualAuthentication
+	mode, err := tlsconfig.ParseMode(string(ma.Mode))
 	if err != nil {
 		errs = append(errs, fmt.Errorf("mutual_authentication.mode: %w", err))
 	}
 	var store *truststore.Store
-	if mode == tlsconfig.ModeVerify {
-		name := l.MutualAuthentication.TrustStore
+	if mode == tlsconfig.ModeVerify || mode == tlsconfig.ModeOptional {
+		name := ma.TrustStore
 		if store = stores[name]; store == nil {
 			if trustStoreNamed(doc, name) {
 				// The trust store's own problems are reported; repeating them per listener adds noise.
@@ -266,54 +277,83 @@ func compileListener(i int, l config.Listener, doc *config.Document, stores map[
 			}
 		}
 	}
-
-	var group *balance.TargetGroup
-	if len(l.DefaultActions) == 1 {
-		if fwd := l.DefaultActions[0].ForwardTargetGroups(); len(fwd) == 1 {
-			group = groups[fwd[0].TargetGroup]
-			if group == nil {
-				errs = append(errs, fmt.Errorf("default_actions[0]: no target group named %q", fwd[0].TargetGroup))
-			}
-		}
+	filter, err := route.CompileIdentityFilter("mutual_authentication.identity_filters", ma.IdentityFilters)
+	if err != nil {
+		errs = append(errs, err)
 	}
-	if group == nil && len(errs) == 0 {
-		errs = append(errs, errors.New("default_actions: exactly one forward to one target group is supported"))
+
+	rules, err := route.Compile(l.Rules)
+	if err != nil {
+		errs = append(errs, err)
+	}
+	var actions []*httpproxy.Action
+	for j := range l.Rules {
+		a, err := compileAction(fmt.Sprintf("rules[%d].actions[0]", j), l.Rules[j].Actions, groups, doc)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		a.Priority = l.Rules[j].Priority
+		actions = append(actions, a)
+	}
+	def, err := compileAction("default_actions[0]", l.DefaultActions, groups, doc)
+	if err != nil {
+		errs = append(errs, err)
+	} else {
+		actions = append(actions, def)
 	}
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
 	}
 
-	tlsCfg, err := tlsconfig.Build(tlsconfig.Listener{
-		Certificates:                  certs,
-		SSLPolicy:                     l.SSLPolicy,
-		Mode:                          mode,
-		TrustStore:                    store,
-		IgnoreClientCertificateExpiry: l.MutualAuthentication.IgnoreClientCertificateExpiry,
-		AdvertiseCANames:              l.MutualAuthentication.AdvertiseTrustStoreCANames == config.On,
-		Now:                           opts.Now,
-	})
-	if err != nil {
-		return nil, err
+	http2 := doc.Attributes.HTTP2Enabled == nil || *doc.Attributes.HTTP2Enabled
+	lg := &listenerGen{
+		index: i,
+		addr:  net.JoinHostPort(l.Address, strconv.Itoa(l.Port)),
+		port:  l.Port,
+		mode:  mode,
+		plain: l.Protocol == config.ProtocolHTTP,
+		http2: http2 && l.Protocol == config.ProtocolHTTPS,
+	}
+	if !lg.plain {
+		protos := []string{"http/1.1"}
+		if lg.http2 {
+			protos = []string{"h2", "http/1.1"}
+		}
+		var identity func(*x509.Certificate) bool
+		if filter != nil {
+			identity = func(leaf *x509.Certificate) bool { return filter.Allows(route.NewClient(leaf, "")) }
+		}
+		tlsCfg, err := tlsconfig.Build(tlsconfig.Listener{
+			Certificates:                  certs,
+			SSLPolicy:                     l.SSLPolicy,
+			Mode:                          mode,
+			TrustStore:                    store,
+			IgnoreClientCertificateExpiry: ma.IgnoreClientCertificateExpiry,
+			AdvertiseCANames:              ma.AdvertiseTrustStoreCANames == config.On,
+			Now:                           opts.Now,
+			NextProtos:                    protos,
+			Identity:                      identity,
+		})
+		if err != nil {
+			return nil, err
+		}
+		lg.tlsConfig = tlsCfg
 	}
 
 	names := httpproxy.HeaderNamesFor(l.HeaderName)
-	lg := &listenerGen{
-		index:     i,
-		addr:      net.JoinHostPort(l.Address, strconv.Itoa(l.Port)),
-		port:      l.Port,
-		tlsConfig: tlsCfg,
-		mode:      mode,
-		names:     names.Canonical(),
-		tlsHdrs:   doc.Attributes.TLSVersionAndCipherSuiteHeaders,
-	}
+	lg.names = names.Canonical()
+	lg.tlsHdrs = doc.Attributes.TLSVersionAndCipherSuiteHeaders
 	if store != nil {
-		lg.trustStoreName = l.MutualAuthentication.TrustStore
+		lg.trustStoreName = ma.TrustStore
 		lg.trustStore = store
-		lg.ignoreExpiry = l.MutualAuthentication.IgnoreClientCertificateExpiry
+		lg.ignoreExpiry = ma.IgnoreClientCertificateExpiry
 		lg.revokeLive = revokeLiveConnections(doc, lg.trustStoreName)
 	}
 	lm := opts.Metrics.Listener(lg.addr)
 	lg.handler = httpproxy.New(httpproxy.Config{
+		ELB: doc.Name,
+		TLS: !lg.plain,
 		Observe: func(code int, generated bool) {
 			lm.Request(code)
 			if generated {
@@ -321,13 +361,79 @@ func compileListener(i int, l config.Listener, doc *config.Document, stores map[
 			}
 		},
 		Owned:        httpproxy.OwnedNames(names),
-		ListenerPort: strconv.Itoa(l.Port),
-		TargetGroup:  group,
-		Transport:    transport,
+		Port:         l.Port,
+		Rules:        rules,
+		Actions:      actions,
+		XFF:          httpproxy.ParseXFFMode(doc.Attributes.XFFHeaderProcessingMode),
+		PreserveHost: doc.Attributes.PreserveHostHeader,
+		Misdirected:  !lg.plain && rules.Len() > 0,
 		ConnInfo:     connInfo,
 		Retired:      lg.retired.Load,
+		Now:          opts.Now,
 	})
 	return lg, nil
+}
+
+// compileAction compiles the one action of a rule or of the default actions.
+func compileAction(path string, list []config.Action, groups map[string]*groupRuntime, doc *config.Document) (*httpproxy.Action, error) {
+	if len(list) != 1 {
+		return nil, fmt.Errorf("%s: exactly one action, not %d", path, len(list))
+	}
+	ca := &list[0]
+	switch ca.Type {
+	case config.ActionFixedResponse:
+		f := ca.FixedResponse
+		code, err := strconv.Atoi(f.StatusCode)
+		if err != nil {
+			return nil, fmt.Errorf("%s.fixed_response.status_code: %w", path, err)
+		}
+		return &httpproxy.Action{Kind: httpproxy.ActionFixedResponse, Status: code, ContentType: f.ContentType, Body: f.MessageBody}, nil
+	case config.ActionRedirect:
+		rd, err := httpproxy.CompileRedirect(ca.Redirect)
+		if err != nil {
+			return nil, fmt.Errorf("%s.%w", path, err)
+		}
+		return &httpproxy.Action{Kind: httpproxy.ActionRedirect, Redirect: rd}, nil
+	}
+	a := &httpproxy.Action{Kind: httpproxy.ActionForward}
+	var errs []error
+	for k, w := range ca.ForwardTargetGroups() {
+		g := groups[w.TargetGroup]
+		if g == nil {
+			if targetGroupNamed(doc, w.TargetGroup) {
+				errs = append(errs, errReportedElsewhere)
+			} else {
+				errs = append(errs, fmt.Errorf("%s: forward.target_groups[%d]: no target group named %q", path, k, w.TargetGroup))
+			}
+			continue
+		}
+		weight := 1
+		if w.Weight != nil {
+			weight = *w.Weight
+		}
+		a.Groups = append(a.Groups, g.proxy)
+		a.Weights = append(a.Weights, weight)
+		a.Total += weight
+	}
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	if a.Total <= 0 {
+		return nil, fmt.Errorf("%s: every target group has weight 0", path)
+	}
+	if ca.Forward != nil && ca.Forward.Stickiness != nil && ca.Forward.Stickiness.Enabled {
+		a.GroupStickiness = time.Duration(ca.Forward.Stickiness.DurationSeconds) * time.Second
+	}
+	return a, nil
+}
+
+func targetGroupNamed(doc *config.Document, name string) bool {
+	for _, tg := range doc.TargetGroups {
+		if tg.Name == name {
+			return true
+		}
+	}
+	return false
 }
 
 // errReportedElsewhere marks a listener that cannot compile only because something it uses already reported

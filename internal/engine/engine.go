@@ -9,12 +9,14 @@ import (
 	"net"
 	"net/http"
 	"sort"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/mtlslb/mtlslb/internal/balance"
 	"github.com/mtlslb/mtlslb/internal/crl"
-	"github.com/mtlslb/mtlslb/internal/httpproxy"
+	"github.com/mtlslb/mtlslb/internal/health"
 	"github.com/mtlslb/mtlslb/internal/listen"
 	"github.com/mtlslb/mtlslb/internal/metrics"
 	"github.com/mtlslb/mtlslb/internal/truststore"
@@ -46,8 +48,10 @@ type Engine struct {
 	applyMu   sync.Mutex // serialises Apply and Shutdown
 	current   atomic.Pointer[snapshot]
 	listeners map[string]*listenerRuntime // by listen address; guarded by applyMu
-	logs      *logRegistry
-	transport *http.Transport
+	logs       *logRegistry
+	transports *transportSet
+	targets    *balance.Registry
+	drainTimer *time.Timer // next Retain call for draining targets; guarded by applyMu
 	crlCache  *crl.ParseCache // parsed CRLs, reused by the next compile when their bytes did not change
 	closed    bool
 }
@@ -74,8 +78,9 @@ func New(opts Options) *Engine {
 		log:       opts.Logger,
 		listeners: map[string]*listenerRuntime{},
 		logs:      newLogRegistry(),
-		crlCache:  crl.NewParseCache(),
-		transport: httpproxy.NewTransport(),
+		crlCache:   crl.NewParseCache(),
+		transports: newTransportSet(),
+		targets:    balance.NewRegistry(opts.Now),
 	}
 }
 
@@ -167,11 +172,27 @@ func (e *Engine) Apply(cd *Compiled) error {
 		return err
 	}
 
+	prevSnap := e.current.Load()
+	for name, g := range snap.groups {
+		if g.checker == nil {
+			continue
+		}
+		if prevSnap != nil {
+			if pg := prevSnap.groups[name]; pg != nil && pg.checker != nil {
+				g.checker.Inherit(pg.checker)
+			}
+		}
+		g.checker.Start(snap.ctx)
+	}
+
 	keep := map[string]bool{}
 	var recheck []*listenerGen // generations of kept listeners whose trust store revokes live connections
 	for _, lg := range snap.listeners {
 		keep[lg.addr] = true
 		lg.connLog = logs[lg.connLogPath]
+		if s := logs[lg.accessLogPath]; s != nil {
+			lg.handler.SetAccessLog(s.w)
+		}
 		if rt, ok := e.listeners[lg.addr]; ok {
 			// Swap before marking the old generation retired: recheckStraddling relies on that order.
 			if old := rt.gen.Swap(lg); old != nil {
@@ -192,6 +213,7 @@ func (e *Engine) Apply(cd *Compiled) error {
 			go e.drain(rt)
 		}
 	}
+	e.retainTargetsLocked(snap)
 	// CRLs the new generation does not use are dropped from the parse cache.
 	e.crlCache.Sweep()
 	e.recordTrustStores(snap, e.current.Load())
@@ -222,6 +244,9 @@ func (e *Engine) startListener(inner net.Listener, lg *listenerGen) *listenerRun
 			rt.m.ConnAccepted()
 			g := rt.gen.Load()
 			c.State = g
+			if g.plain {
+				return nil
+			}
 			return g.tlsConfig
 		},
 		Done: func(h listen.Handshake) bool { return e.handshakeDone(rt, h) },
@@ -248,7 +273,11 @@ func (e *Engine) startListener(inner net.Listener, lg *listenerGen) *listenerRun
 			e.log.Error("listener stopped", "address", rt.addr, "err", err)
 		}
 	}()
-	e.log.Info("listening", "address", rt.ln.Addr().String(), "protocol", "HTTPS", "mode", lg.mode.String())
+	proto := "HTTPS"
+	if lg.plain {
+		proto = "HTTP"
+	}
+	e.log.Info("listening", "address", rt.ln.Addr().String(), "protocol", proto, "mode", lg.mode.String(), "http2", lg.http2)
 	return rt
 }
 
@@ -312,7 +341,10 @@ func (e *Engine) Shutdown(ctx context.Context) error {
 	if s := e.current.Load(); s != nil {
 		s.cancel()
 	}
-	e.transport.CloseIdleConnections()
+	if e.drainTimer != nil {
+		e.drainTimer.Stop()
+	}
+	e.transports.closeIdle()
 	if err := e.logs.closeAll(); err != nil && firstErr == nil {
 		firstErr = err
 	}
@@ -347,4 +379,80 @@ func (e *Engine) TrustStore(name string) *truststore.Store {
 		return s.trustStores[name]
 	}
 	return nil
+}
+
+// retainTargetsLocked tells the target registry which targets snap uses: the others drain for their group's
+// deregistration delay (no new requests; requests in flight continue), then their pooled connections are
+// closed. It re-arms itself for the next target whose delay runs out. Callers hold applyMu.
+func (e *Engine) retainTargetsLocked(snap *snapshot) {
+	keep := map[string][]*balance.Target{}
+	delays := map[string]time.Duration{}
+	for name, g := range snap.groups {
+		keep[name] = g.targets
+		delays[name] = g.delay
+	}
+	// A group that is gone drains with the delay it had.
+	if prev := e.current.Load(); prev != nil {
+		for name, g := range prev.groups {
+			if _, ok := delays[name]; !ok {
+				delays[name] = g.delay
+			}
+		}
+	}
+	done, next := e.targets.Retain(keep, func(group string) time.Duration {
+		if d, ok := delays[group]; ok {
+			return d
+		}
+		return 0
+	})
+	for _, d := range done {
+		e.log.Info("target drained", "target_group", d.Group, "target", d.Target.ID, "outstanding", d.Target.Outstanding())
+		e.transports.closeTarget(d.Target.ID)
+	}
+	if e.drainTimer != nil {
+		e.drainTimer.Stop()
+		e.drainTimer = nil
+	}
+	if !next.IsZero() {
+		e.drainTimer = time.AfterFunc(time.Until(next)+10*time.Millisecond, func() {
+			e.applyMu.Lock()
+			defer e.applyMu.Unlock()
+			if e.closed {
+				return
+			}
+			if s := e.current.Load(); s != nil {
+				e.retainTargetsLocked(s)
+			}
+		})
+	}
+}
+
+// TargetHealth describes the targets of a target group of the applied configuration: each registered target's
+// health, then the draining ones. ok is false when no such group is applied.
+func (e *Engine) TargetHealth(group string) (targets []health.TargetHealth, ok bool) {
+	s := e.current.Load()
+	if s == nil {
+		return nil, false
+	}
+	g := s.groups[group]
+	if g == nil {
+		return nil, false
+	}
+	if g.checker != nil {
+		targets = g.checker.Describe()
+	} else {
+		for _, t := range health.TargetsFromConfig(g.doc.Targets) {
+			targets = append(targets, health.TargetHealth{Target: t, HealthCheckPort: t.Port, State: health.StateUnavailable,
+				Reason: health.ReasonHealthCheckDisabled, Description: "Health checks are disabled"})
+		}
+	}
+	for _, t := range e.targets.DrainingTargets(group) {
+		host, port, _ := net.SplitHostPort(t.ID)
+		p, _ := strconv.Atoi(port)
+		until, _ := t.Draining()
+		targets = append(targets, health.TargetHealth{Target: health.Target{Host: host, Port: p}, HealthCheckPort: p,
+			State: health.StateDraining, Reason: health.ReasonDeregistrationInProgress,
+			Description: "Target deregistration is in progress; its connections close at " + until.UTC().Format(time.RFC3339)})
+	}
+	return targets, true
 }

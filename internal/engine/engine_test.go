@@ -30,6 +30,7 @@ import (
 
 	"github.com/mtlslb/mtlslb/internal/config"
 	"github.com/mtlslb/mtlslb/internal/engine"
+	"github.com/mtlslb/mtlslb/internal/health"
 	"github.com/mtlslb/mtlslb/internal/pki"
 	"github.com/mtlslb/mtlslb/internal/testpki"
 )
@@ -50,6 +51,9 @@ func newBackend(t testing.TB) *backend {
 	}
 	b := &backend{addr: ln.Addr().String()}
 	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.UserAgent() == health.UserAgent {
+			return // health checks are not requests a client sent
+		}
 		b.mu.Lock()
 		b.last = r.Header.Clone()
 		b.hits++

@@ -4,12 +4,15 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
+	"net/netip"
+	"strconv"
 	"strings"
 
 	"github.com/mtlslb/mtlslb/internal/accesslog"
 	"github.com/mtlslb/mtlslb/internal/clientcert"
 	"github.com/mtlslb/mtlslb/internal/httpproxy"
 	"github.com/mtlslb/mtlslb/internal/listen"
+	"github.com/mtlslb/mtlslb/internal/route"
 	"github.com/mtlslb/mtlslb/internal/tlsconfig"
 	"github.com/mtlslb/mtlslb/internal/truststore"
 )
@@ -18,6 +21,13 @@ import (
 // computes the headers every request of the connection will carry.
 func (e *Engine) handshakeDone(rt *listenerRuntime, h listen.Handshake) bool {
 	g := h.Conn.State.(*listenerGen)
+	if h.TLS == nil {
+		// A plain HTTP listener: no handshake, no identity, no connection-log line (ALB logs TLS connections).
+		ci := httpproxy.NewConnInfo(h.Conn.TraceID, nil)
+		e.fillConnInfo(ci, g, h.Conn, tls.ConnectionState{})
+		h.Conn.Values = ci
+		return true
+	}
 	cs := h.TLS.ConnectionState()
 	status, leaf := outcome(h.Err, g.mode, cs)
 	rt.m.HandshakeDone(status.Code(), h.Latency)
@@ -39,7 +49,12 @@ func (e *Engine) handshakeDone(rt *listenerRuntime, h listen.Handshake) bool {
 		e.log.Debug("handshake failed", "client", h.Conn.RemoteAddr().String(), "status", status.String(), "err", h.Err)
 		return false
 	}
-	h.Conn.Values = httpproxy.NewConnInfo(h.Conn.TraceID, connFields(g, cs, values))
+	ci := httpproxy.NewConnInfo(h.Conn.TraceID, connFields(g, cs, values))
+	e.fillConnInfo(ci, g, h.Conn, cs)
+	if g.trustStore != nil && len(cs.PeerCertificates) > 0 && values != nil {
+		ci.Identity = route.NewClient(cs.PeerCertificates[0], values.Issuer)
+	}
+	h.Conn.Values = ci
 	if g.trustStore != nil {
 		rt.live.add(h.Conn, h.TLS, cs.PeerCertificates)
 		if e.recheckStraddling(rt, g, h.Conn, h.TLS, cs.PeerCertificates) {
@@ -101,4 +116,14 @@ func connFields(g *listenerGen, cs tls.ConnectionState, v *clientcert.Values) []
 		)
 	}
 	return f
+}
+
+// fillConnInfo records what every request of the connection needs besides its headers.
+func (e *Engine) fillConnInfo(ci *httpproxy.ConnInfo, g *listenerGen, c *listen.Conn, cs tls.ConnectionState) {
+	if ap, err := netip.ParseAddrPort(c.RemoteAddr().String()); err == nil {
+		ci.SetClient(ap)
+	}
+	ci.Port = strconv.Itoa(g.port)
+	ci.ServerName = cs.ServerName
+	ci.TLSVersion, ci.TLSCipher = cs.Version, cs.CipherSuite
 }

@@ -428,3 +428,29 @@ func (c *Checker) publishLocked() {
 	}
 	c.healthy.Store(set)
 }
+
+// Inherit takes over the state of every target that prev also checked (same host and port), so that applying a
+// new configuration does not send every target back to initial, nor fail open while the first checks run. A
+// target new to c stays initial. Call it before Start; prev may still be running.
+func (c *Checker) Inherit(prev *Checker) {
+	if prev == nil || c.cfg.Disabled {
+		return
+	}
+	old := map[Target]status{}
+	prev.mu.Lock()
+	for i := range prev.statuses {
+		old[prev.targets[i]] = prev.statuses[i]
+	}
+	prev.mu.Unlock()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for i, t := range c.targets {
+		s, ok := old[t]
+		if !ok || s.health.State == StateUnavailable {
+			continue
+		}
+		s.health.HealthCheckPort = c.statuses[i].health.HealthCheckPort
+		c.statuses[i] = s
+	}
+	c.publishLocked()
+}

@@ -16,6 +16,9 @@ const (
 	StateUnhealthy State = "unhealthy"
 	// StateUnavailable is a target whose group has health checks disabled.
 	StateUnavailable State = "unavailable"
+	// StateDraining is a target removed from its group that keeps its
+	// requests in flight for the deregistration delay (set by the engine).
+	StateDraining State = "draining"
 )
 
 // Reason is ALB's reason code for a state other than healthy.
@@ -36,6 +39,8 @@ const (
 	ReasonFailedHealthChecks Reason = "Target.FailedHealthChecks"
 	// ReasonHealthCheckDisabled: the group's health checks are off.
 	ReasonHealthCheckDisabled Reason = "Target.HealthCheckDisabled"
+	// ReasonDeregistrationInProgress: the target is draining.
+	ReasonDeregistrationInProgress Reason = "Target.DeregistrationInProgress"
 )
 
 // ALB's descriptions, word for word, so that scripts written against

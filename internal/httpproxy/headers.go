@@ -2,9 +2,11 @@ package httpproxy
 
 import (
 	"net/http"
+	"net/netip"
 	"strings"
 
 	"github.com/mtlslb/mtlslb/internal/config"
+	"github.com/mtlslb/mtlslb/internal/route"
 )
 
 // HeaderNames are the names of the eight headers of alb-compat §3.1 on one listener, after renames.
@@ -84,13 +86,54 @@ type Field struct {
 // mtlslb answer 400 rather than forward a request with a header silently dropped.
 const MaxHeaderValue = 16 << 10
 
-// ConnInfo is what the proxy needs to know about a connection, computed once when its handshake completes.
+// ConnInfo is what the proxy needs to know about a connection, computed once when it is accepted (and its
+// handshake completes).
 type ConnInfo struct {
 	TraceID [16]byte
 	// Fields are the identity and TLS headers to set, in order.
 	Fields []Field
 	// Oversize names a header whose value exceeds MaxHeaderValue; every request is then answered 400.
 	Oversize string
+
+	// Client is the peer's address; ClientIP and ClientAddr (the IP as text, for X-Forwarded-For) are
+	// derived from it once.
+	Client     netip.AddrPort
+	ClientIP   netip.Addr
+	ClientAddr string
+	// Port is the listener's port as text (X-Forwarded-Port).
+	Port string
+	// ServerName is the TLS SNI the client sent ("" for none or plain HTTP).
+	ServerName string
+	// TLSVersion and TLSCipher are the negotiated TLS parameters (0 for plain HTTP), for the access log.
+	TLSVersion uint16
+	TLSCipher  uint16
+	// ChosenCert names the server certificate the handshake used, for the access log.
+	ChosenCert string
+	// Identity is the client-certificate identity that client_certificate conditions read; nil or unverified
+	// when the connection has no verified certificate.
+	Identity *route.Client
+	// Desync yields the desync-mitigation verdict of each HTTP/1 request, in order; nil when not tracked
+	// (HTTP/2, or mitigation not wired for this connection).
+	Desync DesyncVerdicts
+}
+
+// DesyncVerdicts yields, in order, the desync-mitigation verdict of each HTTP/1 request of a connection.
+type DesyncVerdicts interface {
+	NextVerdict() (DesyncVerdict, bool)
+}
+
+// DesyncVerdict is the classification of one request and what the listener's mode makes of it.
+type DesyncVerdict struct {
+	Class, Reason string
+	// Block answers 400 and closes the connection; CloseAfter forwards and then closes.
+	Block, CloseAfter bool
+}
+
+// SetClient records the peer's address in its three forms.
+func (ci *ConnInfo) SetClient(ap netip.AddrPort) {
+	ci.Client = ap
+	ci.ClientIP = ap.Addr().Unmap()
+	ci.ClientAddr = ci.ClientIP.String()
 }
 
 // NewConnInfo returns the ConnInfo of a connection with fields, checking the size limit once.

@@ -2,29 +2,75 @@ package httpproxy
 
 import (
 	"context"
-	"errors"
-	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httputil"
+	"net/netip"
+	"strconv"
+	"strings"
+	"sync"
 	"time"
 
+	"github.com/mtlslb/mtlslb/internal/accesslog"
 	"github.com/mtlslb/mtlslb/internal/balance"
+	"github.com/mtlslb/mtlslb/internal/route"
+	"github.com/mtlslb/mtlslb/internal/traceid"
 )
 
-// Config is one listener generation's forwarding setup. It is immutable once passed to New.
+// XFFMode is the load balancer's xff_header_processing_mode.
+type XFFMode uint8
+
+// The X-Forwarded-For processing modes of ALB.
+const (
+	XFFAppend   XFFMode = iota // add the client's address to the list
+	XFFPreserve                // forward the client's header unchanged (absent stays absent)
+	XFFRemove                  // forward no X-Forwarded-For at all
+)
+
+// ParseXFFMode reads the document's value; "" is append.
+func ParseXFFMode(s string) XFFMode {
+	switch s {
+	case "preserve":
+		return XFFPreserve
+	case "remove":
+		return XFFRemove
+	}
+	return XFFAppend
+}
+
+// Limits of ALB on requests (alb-compat §7): larger requests are answered 400.
+const (
+	MaxRequestLine     = 16 << 10
+	MaxHeaderLine      = 16 << 10
+	MaxHeaderBytes     = 64 << 10
+	MaxForwardedForIPs = 30
+)
+
+// Config is one listener generation's request handling. It is immutable once passed to New, apart from the
+// access log, which SetAccessLog sets before the generation serves.
 type Config struct {
+	// ELB is the load balancer's name, for the access log.
+	ELB string
+	// TLS is true on HTTPS listeners: X-Forwarded-Proto https, access-log types https/h2/wss/grpcs.
+	TLS bool
+	// Port is the listener's port (X-Forwarded-Port, redirects' #{port}).
+	Port int
 	// Owned are the header names this listener owns (see OwnedNames); inbound copies are always removed.
 	Owned []string
-	// ListenerPort is the value of X-Forwarded-Port.
-	ListenerPort string
-	// TargetGroup receives every request (the default forward action).
-	TargetGroup *balance.TargetGroup
-	// Transport carries requests to targets; shared across generations so pooled connections survive reloads.
-	Transport http.RoundTripper
+	// Rules are the listener's compiled rules; Actions[i] runs for rule i and Actions[len(Actions)-1] is the
+	// default action.
+	Rules   *route.Table
+	Actions []*Action
+	// XFF is the X-Forwarded-For mode; PreserveHost forwards the client's Host unchanged (always true here: see
+	// rewrite) and is kept for the day targets are addressed by name.
+	XFF          XFFMode
+	PreserveHost bool
+	// Misdirected turns on the 421 check: the rules give different hosts different client-certificate policies.
+	Misdirected bool
 	// ConnInfo returns the connection information of a request; nil means the request did not arrive through
-	// an authenticated connection of this package's listener, and is refused.
+	// a connection of this package's listener, and is refused.
 	ConnInfo func(r *http.Request) *ConnInfo
 	// Retired reports whether this generation has been replaced; its connections are then closed after the
 	// response in flight, so clients reconnect under the new configuration.
@@ -33,121 +79,500 @@ type Config struct {
 	// HTTPCode_ELB_*); nil observes nothing.
 	Observe func(code int, generated bool)
 	Logger  *slog.Logger
+	// Now is the clock (default time.Now).
+	Now func() time.Time
 }
 
-// Handler forwards requests per its Config.
+// ActionKind says what an Action does.
+type ActionKind uint8
+
+// The kinds of actions.
+const (
+	ActionForward ActionKind = iota
+	ActionFixedResponse
+	ActionRedirect
+)
+
+// Action is one compiled listener action.
+type Action struct {
+	Kind ActionKind
+	// Priority is the priority of the rule the action belongs to, 0 for the default action.
+	Priority int
+
+	// Forward: the target groups, their weights (sum Total > 0) and the target-group stickiness duration
+	// (0: off).
+	Groups          []*TargetGroup
+	Weights         []int
+	Total           int
+	GroupStickiness time.Duration
+
+	// FixedResponse: status, content type and body.
+	Status      int
+	ContentType string
+	Body        string
+
+	// Redirect is the compiled redirect.
+	Redirect *Redirect
+}
+
+// TargetGroup is a target group as one snapshot forwards to it.
+type TargetGroup struct {
+	Name     string
+	Balancer *balance.Group
+	// Scheme is http or https (the target group's protocol).
+	Scheme string
+	// GRPC marks a GRPC target group (access-log type grpcs).
+	GRPC bool
+	// Stickiness is the lb_cookie duration; 0 is off.
+	Stickiness time.Duration
+	// Cookie is the AWSALBTG value naming this group.
+	Cookie string
+	// ErrorReason maps a round-trip error to the status to answer and ALB's error_reason.
+	ErrorReason func(error) (int, string)
+	proxy       *httputil.ReverseProxy
+}
+
+// NewTargetGroup returns a TargetGroup forwarding through transport.
+func NewTargetGroup(tg TargetGroup, transport http.RoundTripper) *TargetGroup {
+	g := &tg
+	if g.Scheme == "" {
+		g.Scheme = "http"
+	}
+	if g.ErrorReason == nil {
+		g.ErrorReason = DefaultErrorReason
+	}
+	g.Cookie = groupCookie(g.Name)
+	g.proxy = &httputil.ReverseProxy{
+		Rewrite:        rewrite,
+		Transport:      transport,
+		ErrorHandler:   g.proxyError,
+		ModifyResponse: modifyResponse,
+		// Flush streamed responses (server-sent events, gRPC streams, long polls) as they come.
+		FlushInterval: -1,
+		BufferPool:    bufferPool{},
+		ErrorLog:      nil,
+	}
+	return g
+}
+
+// Handler serves the requests of one listener generation.
 type Handler struct {
-	cfg   Config
-	proxy *httputil.ReverseProxy
+	cfg       Config
+	accessLog *accesslog.Writer
 }
 
 // New returns a Handler for cfg.
 func New(cfg Config) *Handler {
-	h := &Handler{cfg: cfg}
-	h.proxy = &httputil.ReverseProxy{
-		Rewrite:      h.rewrite,
-		Transport:    cfg.Transport,
-		ErrorHandler: h.proxyError,
-		// Flush streamed responses (server-sent events, long polls) as they come.
-		FlushInterval: -1,
-		ModifyResponse: func(resp *http.Response) error {
-			h.observe(resp.StatusCode, false)
-			return nil
-		},
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	return &Handler{cfg: cfg}
+}
+
+// SetAccessLog sets where access-log lines go (nil: nowhere). Call it before the handler serves.
+func (h *Handler) SetAccessLog(w *accesslog.Writer) { h.accessLog = w }
+
+type exchangeKey struct{}
+
+// exchange is one request's state, pooled: what the access log needs and what the proxy hooks share.
+type exchange struct {
+	h       *Handler
+	ci      *ConnInfo
+	w       responseWriter
+	body    countingBody
+	action  *Action
+	group   *TargetGroup
+	target  *balance.Target
+	traceID string
+	rec     accesslog.AccessRecord
+	start   time.Time
+	sent    time.Time // request sent to the target
+	resp    time.Time // target's response headers
+	// setCookies are the stickiness cookies to add to the response.
+	stickTarget, stickGroup bool
+	targetStatus            int
+	errorReason             string
+	clientIP                netip.Addr
+	verdict                 DesyncVerdict
+	closeAfter              bool
+}
+
+var exchangePool = sync.Pool{New: func() any { return new(exchange) }}
+
+// ServeHTTP implements http.Handler.
+func (h *Handler) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
+	x := exchangePool.Get().(*exchange)
+	*x = exchange{h: h, start: h.cfg.Now()}
+	x.w.reset(rw)
+	defer func() {
+		h.finish(x, r)
+		x.w.reset(nil)
+		x.body = countingBody{}
+		exchangePool.Put(x)
+	}()
+	w := &x.w
+
+	ci := h.cfg.ConnInfo(r)
+	if ci == nil {
+		// Fail closed: no identity information means we cannot vouch for the request.
+		h.generate(x, r, http.StatusInternalServerError, "ConnectionStateUnavailable", "mtlslb has no state for this connection.")
+		return
+	}
+	x.ci = ci
+	x.clientIP = ci.ClientIP
+	if h.cfg.Retired != nil && h.cfg.Retired() {
+		w.Header().Set("Connection", "close")
+	}
+	if ci.Desync != nil && r.ProtoMajor == 1 {
+		if v, ok := ci.Desync.NextVerdict(); ok {
+			x.verdict = v
+			if v.Block {
+				w.Header().Set("Connection", "close")
+				h.generate(x, r, http.StatusBadRequest, "DesyncMitigation",
+					"The request is ambiguous ("+v.Reason+") and this load balancer does not forward such requests.")
+				return
+			}
+			x.closeAfter = v.CloseAfter
+		}
+	}
+	if ci.Oversize != "" {
+		h.generate(x, r, http.StatusBadRequest, "ClientCertificateHeaderTooLarge",
+			"The "+ci.Oversize+" header would exceed "+strconv.Itoa(MaxHeaderValue)+" bytes: the client certificate chain is too large to forward.")
+		return
+	}
+	if msg := checkLimits(r); msg != "" {
+		h.generate(x, r, http.StatusBadRequest, "RequestHeaderTooLarge", msg)
+		return
+	}
+	if r.Method == http.MethodTrace {
+		h.generate(x, r, http.StatusMethodNotAllowed, "MethodNotAllowed", "TRACE is not allowed.")
+		return
+	}
+	if countXFF(r.Header) > MaxForwardedForIPs {
+		h.generate(x, r, 463, "TooManyForwardedForAddresses",
+			"X-Forwarded-For lists more than "+strconv.Itoa(MaxForwardedForIPs)+" addresses.")
+		return
+	}
+	if h.cfg.Misdirected && misdirected(h.cfg.Rules, ci.ServerName, r.Host) {
+		h.generate(x, r, http.StatusMisdirectedRequest, "MisdirectedRequest",
+			"This connection was authenticated for "+ci.ServerName+", and "+hostOnly(r.Host)+
+				" has a different client-certificate policy: open a new connection for "+hostOnly(r.Host)+".")
+		return
+	}
+
+	idx := h.cfg.Rules.MatchClient(r, x.clientIP, ci.Identity)
+	a := h.cfg.Actions[len(h.cfg.Actions)-1]
+	if idx != route.Default {
+		a = h.cfg.Actions[idx]
+		if h.cfg.Rules.RequiresClientCertificate(idx) && (ci.Identity == nil || !ci.Identity.Verified) {
+			x.action = a
+			h.denyNoCertificate(x, r)
+			return
+		}
+	}
+	x.action = a
+	switch a.Kind {
+	case ActionFixedResponse:
+		h.fixedResponse(x, r, a)
+	case ActionRedirect:
+		h.redirect(x, r, a)
+	default:
+		h.forward(x, r, a)
+	}
+}
+
+// checkLimits returns why r exceeds ALB's request-line or header-line limits, or "".
+func checkLimits(r *http.Request) string {
+	if len(r.RequestURI) > MaxRequestLine {
+		return "The request line is longer than 16 KiB."
+	}
+	for k, vs := range r.Header {
+		for _, v := range vs {
+			if len(k)+len(v)+2 > MaxHeaderLine {
+				return "The " + k + " header is longer than 16 KiB."
+			}
+		}
+	}
+	return ""
+}
+
+func countXFF(h http.Header) int {
+	n := 0
+	for _, v := range h["X-Forwarded-For"] {
+		n += strings.Count(v, ",") + 1
+	}
+	return n
+}
+
+// misdirected reports whether a request for host arrived on a connection whose TLS server name was another
+// host with a different client-certificate policy (RFC 9110 §15.5.20: 421).
+func misdirected(rules *route.Table, sni, host string) bool {
+	if sni == "" {
+		return false
+	}
+	host = hostOnly(host)
+	if strings.EqualFold(sni, host) {
+		return false
+	}
+	return rules.CertPolicy(sni) != rules.CertPolicy(host)
+}
+
+func hostOnly(h string) string {
+	if strings.HasPrefix(h, "[") {
+		if end := strings.IndexByte(h, ']'); end > 0 {
+			return h[1:end]
+		}
+		return h
+	}
+	if i := strings.LastIndexByte(h, ':'); i >= 0 {
+		return h[:i]
 	}
 	return h
 }
 
-func (h *Handler) observe(code int, generated bool) {
-	if h.cfg.Observe != nil {
-		h.cfg.Observe(code, generated)
+func (h *Handler) forward(x *exchange, r *http.Request, a *Action) {
+	g := a.Groups[0]
+	if len(a.Groups) > 1 {
+		g = nil
+		if a.GroupStickiness > 0 {
+			if c, err := r.Cookie(CookieTargetGroup); err == nil {
+				for i, cand := range a.Groups {
+					if cand.Cookie == c.Value && a.Weights[i] > 0 {
+						g = cand
+						break
+					}
+				}
+			}
+		}
+		if g == nil {
+			g = a.Groups[balance.WeightedChoice(a.Weights, a.Total)]
+		}
+		x.stickGroup = a.GroupStickiness > 0
+	}
+	x.group = g
+	if g.Balancer.Len() == 0 {
+		h.generate(x, r, http.StatusServiceUnavailable, "NoRegisteredTargets",
+			"Target group "+g.Name+" has no registered targets.")
+		return
+	}
+	var sticky string
+	if g.Stickiness > 0 {
+		if c, err := r.Cookie(CookieTarget); err == nil {
+			sticky = c.Value
+		}
+	}
+	t, _ := g.Balancer.Pick(sticky)
+	if t == nil {
+		h.generate(x, r, http.StatusServiceUnavailable, "NoEligibleTargets",
+			"Every target of target group "+g.Name+" has weight 0.")
+		return
+	}
+	x.target = t
+	x.stickTarget = g.Stickiness > 0
+	if x.stickTarget || x.stickGroup {
+		h.setStickyCookies(x, r)
+	}
+	if inbound := r.Header.Get(traceid.HeaderName); true {
+		tid, err := traceid.Forward(inbound, x.start)
+		if err == nil {
+			x.traceID = tid
+		}
+	}
+	if r.Body != nil && r.Body != http.NoBody {
+		x.body.rc = r.Body
+		r.Body = &x.body
+	}
+	t.Begin()
+	defer t.End()
+	// The exchange rides on the request's context so the ReverseProxy hooks (shared by every request of the
+	// target group) can find it.
+	r2 := r.WithContext(context.WithValue(r.Context(), exchangeKey{}, x))
+	if x.closeAfter {
+		x.w.Header().Set("Connection", "close")
+	}
+	g.proxy.ServeHTTP(&x.w, r2)
+}
+
+// Cookie names of ALB's stickiness.
+const (
+	CookieTarget      = "AWSALB"
+	CookieTargetCORS  = "AWSALBCORS"
+	CookieTargetGroup = "AWSALBTG"
+	CookieGroupCORS   = "AWSALBTGCORS"
+)
+
+func (h *Handler) setStickyCookies(x *exchange, r *http.Request) {
+	hdr := x.w.Header()
+	now := x.start
+	if x.stickTarget {
+		d := x.group.Stickiness
+		hdr.Add("Set-Cookie", stickyCookie(CookieTarget, x.target.Cookie, now, d, false))
+		if h.cfg.TLS {
+			hdr.Add("Set-Cookie", stickyCookie(CookieTargetCORS, x.target.Cookie, now, d, true))
+		}
+	}
+	if x.stickGroup {
+		d := x.action.GroupStickiness
+		hdr.Add("Set-Cookie", stickyCookie(CookieTargetGroup, x.group.Cookie, now, d, false))
+		if h.cfg.TLS {
+			hdr.Add("Set-Cookie", stickyCookie(CookieGroupCORS, x.group.Cookie, now, d, true))
+		}
 	}
 }
 
-// generate answers a request itself, counted as an mtlslb-generated response.
-func (h *Handler) generate(w http.ResponseWriter, msg string, code int) {
-	h.observe(code, true)
-	http.Error(w, msg, code)
+// stickyCookie writes a stickiness cookie as ALB does: path /, an expiry, and for the CORS twin SameSite=None;
+// Secure so cross-origin requests keep it.
+func stickyCookie(name, value string, now time.Time, d time.Duration, cors bool) string {
+	s := name + "=" + value + "; Expires=" + now.Add(d).UTC().Format(http.TimeFormat) + "; Path=/"
+	if cors {
+		s += "; SameSite=None; Secure"
+	}
+	return s
 }
 
-// ServeHTTP implements http.Handler.
-func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	ci := h.cfg.ConnInfo(r)
-	if ci == nil {
-		// Fail closed: no identity information means we cannot vouch for the request.
-		h.generate(w, "mtlslb: connection state unavailable", http.StatusInternalServerError)
-		return
-	}
-	if h.cfg.Retired != nil && h.cfg.Retired() {
-		w.Header().Set("Connection", "close")
-	}
-	if ci.Oversize != "" {
-		h.generate(w, fmt.Sprintf("mtlslb: the %s header would exceed %d bytes; the client certificate chain is too large to forward", ci.Oversize, MaxHeaderValue), http.StatusBadRequest)
-		return
-	}
-	if h.cfg.TargetGroup.Len() == 0 {
-		h.generate(w, "mtlslb: target group "+h.cfg.TargetGroup.Name+" has no registered targets", http.StatusServiceUnavailable)
-		return
-	}
-	h.proxy.ServeHTTP(w, r)
-}
-
-func (h *Handler) rewrite(pr *httputil.ProxyRequest) {
-	// The group is fixed for this generation and not empty (ServeHTTP checked), so Pick cannot fail.
-	pr.SetURL(h.cfg.TargetGroup.Pick().URL)
-	pr.Out.Host = pr.In.Host // as ALB with preserve_host_header off: the client's Host, not the target's
+func rewrite(pr *httputil.ProxyRequest) {
+	x := pr.In.Context().Value(exchangeKey{}).(*exchange)
+	h := x.h
+	pr.Out.URL.Scheme = x.group.Scheme
+	pr.Out.URL.Host = x.target.URL.Host
+	// SetURL would join paths; targets are addressed by host only, the path is the client's.
+	pr.Out.Host = pr.In.Host // ALB forwards the client's Host (preserve_host_header only changes its port)
 
 	out := pr.Out.Header
 	stripOwned(out, h.cfg.Owned)
 
-	// ReverseProxy removed the inbound X-Forwarded-* from Out; ALB's default mode appends to the client's list.
-	clientIP, _, err := net.SplitHostPort(pr.In.RemoteAddr)
-	if err != nil {
-		clientIP = pr.In.RemoteAddr
-	}
-	if prior := pr.In.Header.Values("X-Forwarded-For"); len(prior) > 0 {
-		xff := prior[0]
-		for _, p := range prior[1:] {
-			xff += ", " + p
+	// ReverseProxy removed the inbound X-Forwarded-* from Out; ALB's modes decide what goes on.
+	clientIP := x.ci.ClientAddr
+	switch h.cfg.XFF {
+	case XFFAppend:
+		if prior := pr.In.Header["X-Forwarded-For"]; len(prior) > 0 {
+			out.Set("X-Forwarded-For", strings.Join(prior, ", ")+", "+clientIP)
+		} else {
+			out.Set("X-Forwarded-For", clientIP)
 		}
-		out.Set("X-Forwarded-For", xff+", "+clientIP)
-	} else {
-		out.Set("X-Forwarded-For", clientIP)
+	case XFFPreserve:
+		if prior := pr.In.Header["X-Forwarded-For"]; len(prior) > 0 {
+			out["X-Forwarded-For"] = prior
+		}
+	case XFFRemove:
+		out.Del("X-Forwarded-For")
 	}
-	out.Set("X-Forwarded-Proto", "https")
-	out.Set("X-Forwarded-Port", h.cfg.ListenerPort)
-
-	for _, f := range h.cfg.ConnInfo(pr.In).Fields {
+	if h.cfg.TLS {
+		out["X-Forwarded-Proto"] = protoHTTPS
+	} else {
+		out["X-Forwarded-Proto"] = protoHTTP
+	}
+	out["X-Forwarded-Port"] = []string{x.ci.Port}
+	if x.traceID != "" {
+		out[traceid.HeaderName] = []string{x.traceID}
+	}
+	for _, f := range x.ci.Fields {
 		out[f.Name] = []string{f.Value}
 	}
+	x.sent = h.cfg.Now()
 }
 
-func (h *Handler) proxyError(w http.ResponseWriter, r *http.Request, err error) {
-	status := http.StatusBadGateway
-	var ne net.Error
-	if errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout()) {
-		status = http.StatusGatewayTimeout
-	}
-	if errors.Is(err, context.Canceled) && r.Context().Err() != nil {
+var (
+	protoHTTPS = []string{"https"}
+	protoHTTP  = []string{"http"}
+)
+
+func modifyResponse(resp *http.Response) error {
+	x := resp.Request.Context().Value(exchangeKey{}).(*exchange)
+	x.resp = x.h.cfg.Now()
+	x.targetStatus = resp.StatusCode
+	return nil
+}
+
+func (g *TargetGroup) proxyError(w http.ResponseWriter, r *http.Request, err error) {
+	x := r.Context().Value(exchangeKey{}).(*exchange)
+	if r.Context().Err() != nil {
 		// The client went away (ALB logs 460); there is nobody to answer.
+		x.w.status = 460
+		x.errorReason = "ClientClosedConnection"
 		return
 	}
-	if h.cfg.Logger != nil {
-		h.cfg.Logger.Warn("target request failed", "target_group", h.cfg.TargetGroup.Name, "status", status, "err", err)
-	}
-	h.generate(w, fmt.Sprintf("mtlslb: %s from target group %s", http.StatusText(status), h.cfg.TargetGroup.Name), status)
+	status, reason := g.ErrorReason(err)
+	x.h.cfg.Logger.Warn("target request failed", "target_group", g.Name, "target", x.target.ID, "status", status, "reason", reason, "err", err)
+	x.h.generate(x, r, status, reason, http.StatusText(status)+" from target "+x.target.ID+" of target group "+g.Name+".")
 }
 
-// NewTransport returns the transport for HTTP targets: pooled, with generous idle limits per target, because
-// net/http's default of 2 idle connections per host turns a busy load balancer into a connection factory.
-func NewTransport() *http.Transport {
-	d := &net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}
-	return &http.Transport{
-		DialContext:           d.DialContext,
-		MaxIdleConns:          4096,
-		MaxIdleConnsPerHost:   1024,
-		IdleConnTimeout:       90 * time.Second,
-		ResponseHeaderTimeout: 60 * time.Second,
-		ExpectContinueTimeout: time.Second,
+// DefaultErrorReason maps a round-trip error to 504 for timeouts and 502 otherwise, with ALB-style reasons.
+func DefaultErrorReason(err error) (int, string) {
+	var ne net.Error
+	if ok := asNetError(err, &ne); ok && ne.Timeout() {
+		return http.StatusGatewayTimeout, "TargetTimeout"
 	}
+	return http.StatusBadGateway, "TargetConnectionError"
+}
+
+func (h *Handler) fixedResponse(x *exchange, r *http.Request, a *Action) {
+	hdr := x.w.Header()
+	ct := a.ContentType
+	if ct == "" {
+		ct = "text/plain"
+	}
+	hdr.Set("Content-Type", ct+"; charset=utf-8")
+	hdr.Set("Content-Length", strconv.Itoa(len(a.Body)))
+	x.w.WriteHeader(a.Status)
+	if r.Method != http.MethodHead {
+		_, _ = io.WriteString(&x.w, a.Body)
+	}
+}
+
+func (h *Handler) redirect(x *exchange, r *http.Request, a *Action) {
+	loc, loop := a.Redirect.Location(r, h.cfg.TLS, h.cfg.Port)
+	if loop {
+		h.generate(x, r, http.StatusInternalServerError, "RedirectLoop",
+			"The redirect rule would send the client back to the same URL.")
+		return
+	}
+	x.rec.RedirectURL = loc
+	x.w.Header().Set("Location", loc)
+	x.w.WriteHeader(a.Redirect.Status)
+}
+
+func (h *Handler) denyNoCertificate(x *exchange, r *http.Request) {
+	detail := "This route requires a verified client certificate, and this connection presented none."
+	h.generate(x, r, http.StatusForbidden, "ClientCertificateRequired", detail)
+}
+
+// finish writes the access-log line and counts the response.
+func (h *Handler) finish(x *exchange, r *http.Request) {
+	code := x.w.status
+	if code == 0 {
+		code = http.StatusOK
+	}
+	if code != 460 && h.cfg.Observe != nil {
+		h.cfg.Observe(code, x.w.generated)
+	}
+	if x.errorReason != "" && code == 460 {
+		// Nothing was written: the access log still says what happened.
+	}
+	if h.accessLog == nil || !h.accessLog.Enabled() {
+		return
+	}
+	rec := &x.rec
+	h.fillRecord(x, r, rec, code)
+	h.accessLog.WriteAccess(rec)
+}
+
+// Accept-dependent bodies of generated responses live in respond.go.
+
+func asNetError(err error, ne *net.Error) bool {
+	for err != nil {
+		if e, ok := err.(net.Error); ok {
+			*ne = e
+			return true
+		}
+		u, ok := err.(interface{ Unwrap() error })
+		if !ok {
+			return false
+		}
+		err = u.Unwrap()
+	}
+	return false
 }

@@ -28,7 +28,7 @@ type Conn struct {
 // Handshake describes one finished handshake attempt.
 type Handshake struct {
 	Conn    *Conn
-	TLS     *tls.Conn
+	TLS     *tls.Conn // nil on a plain (HTTP) listener
 	Err     error // nil on success
 	Latency time.Duration
 }
@@ -36,8 +36,12 @@ type Handshake struct {
 // Options configures a Listener.
 type Options struct {
 	// Setup is called for every accepted connection before its handshake. It returns the TLS configuration to
-	// use and sets c.State. It must not block.
+	// use, or nil for a plain connection (no handshake: Done is called at once), and sets c.State. It must not
+	// block.
 	Setup func(c *Conn) *tls.Config
+	// Wrap, when set, is given each connection that Done kept and returns the connection Accept yields (for
+	// example one that watches the bytes of HTTP/1 requests). It must keep a NetConn method leading to c.
+	Wrap func(c net.Conn, h Handshake) net.Conn
 	// Done is called exactly once per accepted connection, when its handshake has succeeded or failed. For a
 	// successful handshake it may set c.Values; returning false closes the connection instead of serving it.
 	Done func(h Handshake) bool
@@ -54,7 +58,7 @@ type Options struct {
 type Listener struct {
 	inner net.Listener
 	opts  Options
-	ready chan *tls.Conn
+	ready chan net.Conn
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -74,7 +78,7 @@ func New(inner net.Listener, opts Options) *Listener {
 		opts.Now = time.Now
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	l := &Listener{inner: inner, opts: opts, ready: make(chan *tls.Conn), ctx: ctx, cancel: cancel}
+	l := &Listener{inner: inner, opts: opts, ready: make(chan net.Conn), ctx: ctx, cancel: cancel}
 	l.wg.Add(1)
 	go l.acceptLoop()
 	return l
@@ -119,28 +123,36 @@ func (l *Listener) acceptLoop() {
 
 func (l *Listener) handshake(c *Conn, cfg *tls.Config) {
 	defer l.wg.Done()
-	tc := tls.Server(c, cfg)
-	ctx, cancel := context.WithTimeout(l.ctx, l.opts.HandshakeTimeout)
-	err := tc.HandshakeContext(ctx)
-	cancel()
-	h := Handshake{Conn: c, TLS: tc, Err: err, Latency: l.opts.Now().Sub(c.Accepted)}
+	var out net.Conn = c
+	h := Handshake{Conn: c}
+	if cfg != nil {
+		tc := tls.Server(c, cfg)
+		ctx, cancel := context.WithTimeout(l.ctx, l.opts.HandshakeTimeout)
+		h.Err = tc.HandshakeContext(ctx)
+		cancel()
+		h.TLS, out = tc, tc
+	}
+	h.Latency = l.opts.Now().Sub(c.Accepted)
 	keep := l.opts.Done(h)
-	if err != nil || !keep {
-		_ = tc.Close()
+	if h.Err != nil || !keep {
+		_ = out.Close()
 		return
 	}
+	if l.opts.Wrap != nil {
+		out = l.opts.Wrap(out, h)
+	}
 	select {
-	case l.ready <- tc:
+	case l.ready <- out:
 	case <-l.ctx.Done():
-		_ = tc.Close()
+		_ = out.Close()
 	}
 }
 
 // Accept returns the next connection whose handshake succeeded.
 func (l *Listener) Accept() (net.Conn, error) {
 	select {
-	case tc := <-l.ready:
-		return tc, nil
+	case c := <-l.ready:
+		return c, nil
 	case <-l.ctx.Done():
 		// Close cancels ctx too, possibly before the accept loop has recorded why it stopped; either way
 		// the caller learns the listener is done.
@@ -168,12 +180,18 @@ func (l *Listener) Close() error {
 // Addr returns the address the listener accepts on.
 func (l *Listener) Addr() net.Addr { return l.inner.Addr() }
 
-// FromTLS returns the Conn beneath a connection that this package accepted, or nil.
+// FromTLS returns the Conn beneath a connection that this package accepted, or nil. It looks through every
+// layer that has a NetConn method (*tls.Conn, Wrap's connections).
 func FromTLS(c net.Conn) *Conn {
-	tc, ok := c.(*tls.Conn)
-	if !ok {
-		return nil
+	for range 4 {
+		switch v := c.(type) {
+		case *Conn:
+			return v
+		case interface{ NetConn() net.Conn }:
+			c = v.NetConn()
+		default:
+			return nil
+		}
 	}
-	lc, _ := tc.NetConn().(*Conn)
-	return lc
+	return nil
 }

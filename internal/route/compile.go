@@ -23,7 +23,7 @@ func (rc *ruleCompiler) add(path, format string, args ...any) {
 // compileRule compiles rules[i]; path is "rules[i]".
 func compileRule(path string, i int, cr *config.Rule) (rule, error) {
 	rc := &ruleCompiler{}
-	r := rule{priority: cr.Priority, index: i}
+	r := rule{priority: cr.Priority, index: i, requireCert: cr.RequireClientCertificate, certPolicy: cr.RequireClientCertificate}
 	if cr.Priority < MinPriority || cr.Priority > MaxPriority {
 		rc.add(path+".priority", "%d is not between %d and %d", cr.Priority, MinPriority, MaxPriority)
 	}
@@ -48,6 +48,12 @@ func compileRule(path string, i int, cr *config.Rule) (rule, error) {
 			}
 		}
 		r.conds = append(r.conds, c)
+		switch c.kind {
+		case kindHost:
+			r.hosts = c.patterns
+		case kindCert:
+			r.certPolicy = true
+		}
 	}
 	if rc.values > MaxValuesPerRule {
 		rc.add(path+".conditions", "%d values in all; a rule has at most %d", rc.values, MaxValuesPerRule)
@@ -84,18 +90,20 @@ func (k conditionKind) String() string {
 		return "http_header"
 	case kindQuery:
 		return "query_string"
+	case kindCert:
+		return "client_certificate"
 	}
 	return fmt.Sprintf("conditionKind(%d)", int(k))
 }
 
-const conditionKinds = "path_pattern, host_header, http_header, http_request_method, query_string or source_ip"
+const conditionKinds = "path_pattern, host_header, http_header, http_request_method, query_string, source_ip or client_certificate"
 
 // condition compiles one condition; ok is false when it has not exactly
 // one kind (nothing else can be said about it).
 func (rc *ruleCompiler) condition(path string, cc *config.Condition) (c condition, ok bool) {
 	set := 0
 	for _, isSet := range []bool{cc.PathPattern != nil, cc.HostHeader != nil, cc.HTTPHeader != nil,
-		cc.HTTPRequestMethod != nil, cc.QueryString != nil, cc.SourceIP != nil} {
+		cc.HTTPRequestMethod != nil, cc.QueryString != nil, cc.SourceIP != nil, cc.ClientCertificate != nil} {
 		if isSet {
 			set++
 		}
@@ -137,6 +145,10 @@ func (rc *ruleCompiler) condition(path string, cc *config.Condition) (c conditio
 	case cc.QueryString != nil:
 		c.kind = kindQuery
 		c.pairs = rc.queryPairs(path+".query_string", cc.QueryString.Values)
+	case cc.ClientCertificate != nil:
+		// Beyond ALB: not counted against ALB's value and wildcard limits, which are about ALB's own conditions.
+		c.kind = kindCert
+		c.cert = rc.certCondition(path+".client_certificate", cc.ClientCertificate)
 	}
 	return c, true
 }

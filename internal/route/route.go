@@ -52,6 +52,13 @@ type rule struct {
 	priority int
 	index    int // position in the slice given to Compile
 	conds    []condition
+	// requireCert is the rule's require_client_certificate.
+	requireCert bool
+	// hosts are the host_header patterns of the rule (nil: any host), for CertPolicy.
+	hosts []Pattern
+	// certPolicy is whether the rule looks at the client certificate (a client_certificate condition or
+	// require_client_certificate), so that hosts served under different certificate policies can be told apart.
+	certPolicy bool
 }
 
 // conditionKind orders conditions from cheapest to dearest to evaluate;
@@ -65,6 +72,7 @@ const (
 	kindPath
 	kindHeader
 	kindQuery
+	kindCert
 )
 
 // condition is one compiled condition: the fields of its kind are set.
@@ -75,6 +83,7 @@ type condition struct {
 	prefixes []netip.Prefix
 	header   string // canonical header name
 	pairs    []queryPair
+	cert     *certCondition
 }
 
 // queryPair is a compiled query_string key/value pattern.
@@ -136,13 +145,19 @@ func (t *Table) Priority(i int) int {
 // address of the peer the request came from (for source_ip): the invalid
 // Addr matches no source_ip condition. Match does not allocate.
 func (t *Table) Match(r *http.Request, clientIP netip.Addr) int {
+	return t.MatchClient(r, clientIP, nil)
+}
+
+// MatchClient is Match for a connection with a client-certificate identity (nil: none), which
+// client_certificate conditions read.
+func (t *Table) MatchClient(r *http.Request, clientIP netip.Addr, client *Client) int {
 	if t == nil {
 		return Default
 	}
 	// An IPv4 client on a dual-stack socket arrives as ::ffff:a.b.c.d; ALB
 	// would see the IPv4 address, so the prefixes are IPv4 too.
 	clientIP = clientIP.Unmap().WithZone("")
-	in := request{r: r, ip: clientIP}
+	in := request{r: r, ip: clientIP, client: client}
 	for k := range t.rules {
 		if t.rules[k].match(&in) {
 			return t.rules[k].index
@@ -154,6 +169,7 @@ func (t *Table) Match(r *http.Request, clientIP netip.Addr) int {
 // request is what Match computes once per request rather than per rule.
 type request struct {
 	r          *http.Request
+	client     *Client
 	ip         netip.Addr
 	host       string
 	hostParsed bool
@@ -205,8 +221,48 @@ func (c *condition) match(in *request) bool {
 			return false
 		}
 		return queryMatch(c.pairs, in.r.URL.RawQuery)
+	case kindCert:
+		return c.cert.match(in.client)
 	}
 	return false
+}
+
+// RequiresClientCertificate reports whether the rule at index i (of the slice given to Compile) has
+// require_client_certificate.
+func (t *Table) RequiresClientCertificate(i int) bool {
+	if t == nil || i < 0 {
+		return false
+	}
+	for k := range t.rules {
+		if t.rules[k].index == i {
+			return t.rules[k].requireCert
+		}
+	}
+	return false
+}
+
+// CertPolicy summarises how the rules treat client certificates for requests to host: bit k is set when the
+// k-th rule (in priority order, the first 63) that looks at the client certificate is limited by host_header
+// to hosts that include host; bit 63 stands for all later ones. Two hosts with different CertPolicy values
+// are served under different client-certificate policies, so a request whose Host differs from the TLS SNI
+// must not borrow the connection's authentication (ALB's 421). It does not allocate.
+func (t *Table) CertPolicy(host string) uint64 {
+	if t == nil {
+		return 0
+	}
+	var bits uint64
+	k := 0
+	for i := range t.rules {
+		r := &t.rules[i]
+		if !r.certPolicy || r.hosts == nil {
+			continue
+		}
+		if anyMatch(r.hosts, host) {
+			bits |= 1 << min(k, 63)
+		}
+		k++
+	}
+	return bits
 }
 
 func anyMatch(ps []Pattern, s string) bool {

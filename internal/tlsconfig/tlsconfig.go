@@ -24,6 +24,9 @@ const (
 	ModeOff Mode = iota
 	ModePassthrough
 	ModeVerify
+	// ModeOptional (beyond ALB) requests a certificate and verifies it when one is given; a client without one
+	// completes the handshake unauthenticated and the listener's rules decide what it may reach.
+	ModeOptional
 )
 
 func (m Mode) String() string {
@@ -32,6 +35,8 @@ func (m Mode) String() string {
 		return "passthrough"
 	case ModeVerify:
 		return "verify"
+	case ModeOptional:
+		return "optional"
 	}
 	return "off"
 }
@@ -45,6 +50,8 @@ func ParseMode(s string) (Mode, error) {
 		return ModePassthrough, nil
 	case "verify":
 		return ModeVerify, nil
+	case "optional":
+		return ModeOptional, nil
 	}
 	return ModeOff, fmt.Errorf("unknown mutual authentication mode %q", s)
 }
@@ -64,6 +71,8 @@ type Listener struct {
 	Now func() time.Time
 	// NextProtos are the ALPN protocols offered (default http/1.1).
 	NextProtos []string
+	// Identity, when set, admits only verified certificates it allows; others fail as ClientCertRejected.
+	Identity func(leaf *x509.Certificate) bool
 }
 
 // Build returns the listener's TLS configuration. The result must not be modified (crypto/tls's rule).
@@ -73,7 +82,7 @@ func Build(l Listener) (*tls.Config, error) {
 	}
 	policy, ok := Policies[orDefault(l.SSLPolicy)]
 	if !ok {
-		return nil, fmt.Errorf("security policy %q is not available (available: %s; the other ALB policies arrive with layer-7 routing)", l.SSLPolicy, DefaultPolicy)
+		return nil, fmt.Errorf("security policy %q is not available (available: %s)", l.SSLPolicy, PolicyNames())
 	}
 	now := l.Now
 	if now == nil {
@@ -97,13 +106,17 @@ func Build(l Listener) (*tls.Config, error) {
 		// Requested, not required, not verified: the chain goes to the target as the client sent it.
 		cfg.ClientAuth = tls.RequestClientCert
 		cfg.SessionTicketsDisabled = true
-	case ModeVerify:
+	case ModeVerify, ModeOptional:
 		if l.TrustStore == nil {
-			return nil, fmt.Errorf("verify mode needs a trust store")
+			return nil, fmt.Errorf("%s mode needs a trust store", l.Mode)
 		}
 		// RequireAnyClientCert, not RequireAndVerifyClientCert: crypto/tls must not verify on its own (it
 		// would refuse with its own reasons and ignore CRLs); the trust store decides in VerifyConnection.
+		// Optional mode only requests one; a certificate that is given is verified all the same.
 		cfg.ClientAuth = tls.RequireAnyClientCert
+		if l.Mode == ModeOptional {
+			cfg.ClientAuth = tls.RequestClientCert
+		}
 		if l.AdvertiseCANames {
 			// crypto/tls sends ClientCAs' subjects as certificate_authorities and, with RequireAnyClientCert,
 			// uses the pool for nothing else. With "off" ClientCAs stays nil: the list is empty.
@@ -116,12 +129,24 @@ func Build(l Listener) (*tls.Config, error) {
 		// Session resumption would skip the client certificate on later handshakes; until resumption is shown
 		// to re-check revocation and trust-store changes (alb-compat §1), every mTLS handshake is a full one.
 		cfg.SessionTicketsDisabled = true
-		store, ignoreExpiry := l.TrustStore, l.IgnoreClientCertificateExpiry
+		store, ignoreExpiry, identity, optional := l.TrustStore, l.IgnoreClientCertificateExpiry, l.Identity, l.Mode == ModeOptional
 		cfg.VerifyConnection = func(cs tls.ConnectionState) error {
-			return store.VerifyCertificates(cs.PeerCertificates, truststore.VerifyOptions{
+			if optional && len(cs.PeerCertificates) == 0 {
+				return nil
+			}
+			res := store.VerifyCertificates(cs.PeerCertificates, truststore.VerifyOptions{
 				Now:          now(),
 				IgnoreExpiry: ignoreExpiry,
-			}).Err()
+			})
+			if res.Status == truststore.StatusSuccess && identity != nil && !identity(cs.PeerCertificates[0]) {
+				return &truststore.VerifyError{Result: truststore.Result{
+					Status: truststore.StatusClientCertRejected,
+					Leaf:   cs.PeerCertificates[0],
+					Cert:   0,
+					Detail: "certificate 0 (" + cs.PeerCertificates[0].Subject.String() + ") is trusted but matches none of the listener's identity filters",
+				}}
+			}
+			return res.Err()
 		}
 	default:
 		return nil, fmt.Errorf("unknown mode %d", l.Mode)
