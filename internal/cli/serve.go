@@ -272,6 +272,7 @@ func storeSource(dir string, eng *engine.Engine) (*source, error) {
 		Store:    st,
 		Dir:      abs,
 		ReadFile: os.ReadFile,
+		Health:   eng.TargetHealth,
 		Check: func(doc *config.Document, readFile func(string) ([]byte, error)) error {
 			_, err := engine.Compile(doc, engine.CompileOptions{ReadFile: readFile}, nil)
 			return err

@@ -14,6 +14,7 @@ import (
 
 	"github.com/mtlslb/mtlslb/internal/config"
 	"github.com/mtlslb/mtlslb/internal/configstore"
+	"github.com/mtlslb/mtlslb/internal/health"
 	"github.com/mtlslb/mtlslb/internal/crl"
 	"github.com/mtlslb/mtlslb/internal/truststore"
 )
@@ -38,6 +39,9 @@ type Options struct {
 	Check func(doc *config.Document, readFile func(string) ([]byte, error)) error
 	// ReadFile reads listener certificate files (default os.ReadFile via the engine's default).
 	ReadFile func(string) ([]byte, error)
+	// Health returns the running health of a target group's targets (engine.TargetHealth); nil, or ok false,
+	// when nothing runs the group.
+	Health func(group string) ([]health.TargetHealth, bool)
 }
 
 // Service runs the control-plane operations. It is safe for concurrent use: every write is one store

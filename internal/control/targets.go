@@ -166,12 +166,9 @@ func (s *Service) DeregisterTargets(ctx context.Context, tg string, targets []Ta
 	})
 }
 
-// DescribeTargetHealth returns the health of every target registered in target group tg.
-//
-// Health checks are not run yet (they arrive with layer-7 routing), and this does not guess: it never dials a
-// target. Every target is reported in ALB's words for "no health information": unavailable with
-// Target.HealthCheckDisabled, the description saying why; or, when no listener forwards to the target group,
-// unused with Target.NotInUse, as ALB reports it.
+// DescribeTargetHealth returns the health of every target registered in target group tg: the running health
+// checks' states and ALB's reason codes when the engine runs the group (then draining targets too), otherwise
+// ALB's words for "no health information" — unavailable, or unused when no listener forwards to the group.
 func (s *Service) DescribeTargetHealth(ctx context.Context, tg string) ([]TargetHealthDescription, error) {
 	doc, _, err := s.Document(ctx)
 	if err != nil {
@@ -185,15 +182,33 @@ func (s *Service) DescribeTargetHealth(ctx context.Context, tg string) ([]Target
 		return nil, targetGroupNotFound(tg)
 	}
 	group := &doc.TargetGroups[i]
+	if !forwardsTo(doc, tg) {
+		return describeAll(group, TargetHealth{State: TargetHealthUnused, Reason: ReasonNotInUse,
+			Description: "Target group is not configured to receive traffic from the load balancer (no listener forwards to it)"}), nil
+	}
+	if s.opts.Health != nil {
+		if live, ok := s.opts.Health(tg); ok {
+			out := make([]TargetHealthDescription, 0, len(live))
+			for _, h := range live {
+				out = append(out, TargetHealthDescription{
+					Target:          Target{ID: h.Target.Host, Port: h.Target.Port},
+					HealthCheckPort: strconv.Itoa(h.HealthCheckPort),
+					TargetHealth:    TargetHealth{State: string(h.State), Reason: string(h.Reason), Description: h.Description},
+				})
+			}
+			return out, nil
+		}
+	}
 	health := TargetHealth{State: TargetHealthUnavailable, Reason: ReasonHealthCheckDisabled,
-		Description: "Health checks are not run yet (they arrive with layer-7 routing); the target gets its turn of requests whether it answers or not"}
+		Description: "The running configuration does not include this target group yet; no health information"}
 	if e := group.HealthCheck.Enabled; e != nil && !*e {
 		health.Description = "Health checks are disabled for this target group; the target gets its turn of requests whether it answers or not"
 	}
-	if !forwardsTo(doc, tg) {
-		health = TargetHealth{State: TargetHealthUnused, Reason: ReasonNotInUse,
-			Description: "Target group is not configured to receive traffic from the load balancer (no listener forwards to it)"}
-	}
+	return describeAll(group, health), nil
+}
+
+// describeAll gives every target of group the same health.
+func describeAll(group *config.TargetGroup, health TargetHealth) []TargetHealthDescription {
 	out := make([]TargetHealthDescription, 0, len(group.Targets))
 	for _, t := range group.Targets {
 		port := group.HealthCheck.Port
@@ -202,7 +217,7 @@ func (s *Service) DescribeTargetHealth(ctx context.Context, tg string) ([]Target
 		}
 		out = append(out, TargetHealthDescription{Target: Target{ID: t.ID, Port: t.Port}, HealthCheckPort: port, TargetHealth: health})
 	}
-	return out, nil
+	return out
 }
 
 // targetGroupIndex returns the position of the target group named name, or -1.

@@ -369,7 +369,7 @@ func TestDescribeTargetHealth(t *testing.T) {
 		{"in-use", "app", []control.TargetHealthDescription{
 			{Target: target("127.0.0.1", 8080), HealthCheckPort: "8080", TargetHealth: unavailable("")},
 			{Target: target("localhost", 8081), HealthCheckPort: "8081", TargetHealth: unavailable("")},
-		}, "arrive with layer-7 routing"},
+		}, "no health information"},
 		{"checks-disabled", "quiet", []control.TargetHealthDescription{
 			{Target: target("127.0.0.1", 8082), HealthCheckPort: "9999", TargetHealth: unavailable("")},
 		}, "disabled"},

@@ -87,18 +87,20 @@ type CompileOptions struct {
 	FetchCRL func(url string, interval time.Duration) ([]byte, error)
 	// Targets keeps targets across snapshots (outstanding requests, slow start, draining); nil uses a fresh one.
 	Targets *balance.Registry
+	// HealthCheckInterval overrides every health-check interval when set (tests).
+	HealthCheckInterval time.Duration
 }
 
 // Compile turns a validated document into a Compiled configuration: every file it names is read, every
 // certificate, key, bundle and CRL parsed and checked. The error lists every problem found, one per line,
 // each starting with the document path of what is wrong.
 func (e *Engine) Compile(doc *config.Document) (*Compiled, error) {
-	return Compile(doc, CompileOptions{Now: e.opts.Now, Metrics: e.opts.Metrics, FetchCRL: e.opts.FetchCRL, CRLCache: e.crlCache, Targets: e.targets}, e.transports)
+	return Compile(doc, CompileOptions{Now: e.opts.Now, Metrics: e.opts.Metrics, FetchCRL: e.opts.FetchCRL, CRLCache: e.crlCache, Targets: e.targets, HealthCheckInterval: e.opts.HealthCheckInterval}, e.transports)
 }
 
 // CompileWith is Compile reading the files the document names with readFile (store mode serves blobs).
 func (e *Engine) CompileWith(doc *config.Document, readFile func(string) ([]byte, error)) (*Compiled, error) {
-	return Compile(doc, CompileOptions{Now: e.opts.Now, ReadFile: readFile, Metrics: e.opts.Metrics, FetchCRL: e.opts.FetchCRL, CRLCache: e.crlCache, Targets: e.targets}, e.transports)
+	return Compile(doc, CompileOptions{Now: e.opts.Now, ReadFile: readFile, Metrics: e.opts.Metrics, FetchCRL: e.opts.FetchCRL, CRLCache: e.crlCache, Targets: e.targets, HealthCheckInterval: e.opts.HealthCheckInterval}, e.transports)
 }
 
 // Compile is Engine.Compile without an engine, for `mtlslb validate`.
@@ -131,7 +133,7 @@ func Compile(doc *config.Document, opts CompileOptions, transports *transportSet
 
 	groups := snap.groups
 	for i, tg := range doc.TargetGroups {
-		g, err := compileTargetGroup(tg, opts.Targets, transports, opts.ReadFile, opts.Now)
+		g, err := compileTargetGroup(tg, opts, transports, doc.Attributes.IdleTimeoutSeconds)
 		if err != nil {
 			fail("target_groups[%d] (%s): %w", i, tg.Name, err)
 			continue

@@ -38,6 +38,9 @@ type Options struct {
 	// FetchCRL returns the current copy of a CRL a trust store names by URL (see RemoteCRLs); nil refuses
 	// such documents.
 	FetchCRL func(url string, interval time.Duration) ([]byte, error)
+	// HealthCheckInterval, when set, replaces every target group's health-check interval (and caps its
+	// timeout), for tests that cannot wait ALB's minimum of 5 seconds.
+	HealthCheckInterval time.Duration
 }
 
 // Engine runs the listeners of the applied configuration.

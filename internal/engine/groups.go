@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/mtlslb/mtlslb/internal/balance"
@@ -28,7 +29,8 @@ type groupRuntime struct {
 }
 
 // compileTargetGroup builds a target group's balancer, health checker (not started) and proxy.
-func compileTargetGroup(tg config.TargetGroup, reg *balance.Registry, transports *transportSet, readFile func(string) ([]byte, error), now func() time.Time) (*groupRuntime, error) {
+func compileTargetGroup(tg config.TargetGroup, opts CompileOptions, transports *transportSet, idleTimeoutSeconds int) (*groupRuntime, error) {
+	reg, readFile, now := opts.Targets, opts.ReadFile, opts.Now
 	alg, err := balance.ParseAlgorithm(tg.Attributes.LoadBalancingAlgorithmType)
 	if err != nil {
 		return nil, fmt.Errorf("attributes.load_balancing_algorithm_type: %w", err)
@@ -56,6 +58,10 @@ func compileTargetGroup(tg config.TargetGroup, reg *balance.Registry, transports
 	if err != nil {
 		return nil, fmt.Errorf("health_check: %w", err)
 	}
+	if iv := opts.HealthCheckInterval; iv > 0 {
+		hc.Interval = iv
+		hc.Timeout = min(hc.Timeout, iv)
+	}
 	gcfg := balance.GroupConfig{
 		Name:      tg.Name,
 		Algorithm: alg,
@@ -78,7 +84,8 @@ func compileTargetGroup(tg config.TargetGroup, reg *balance.Registry, transports
 	}
 	g.balancer = balance.NewGroup(gcfg, g.targets)
 
-	transport, err := transports.get(tg, readFile)
+	// As ALB: a target that sends no response within the load balancer's idle timeout is answered 504.
+	transport, err := transports.get(tg, readFile, time.Duration(max(idleTimeoutSeconds, 1))*time.Second)
 	if err != nil {
 		return nil, err
 	}
@@ -99,16 +106,25 @@ func compileTargetGroup(tg config.TargetGroup, reg *balance.Registry, transports
 // transportSet hands out the transports to targets, shared between snapshots for equal settings so that
 // pooled connections survive reloads.
 type transportSet struct {
-	plain http.RoundTripper
+	mu    sync.Mutex
+	plain map[time.Duration]*http.Transport // by response timeout
+	tls   []*http.Transport
 }
 
 func newTransportSet() *transportSet {
-	return &transportSet{plain: newHTTPTransport(nil)}
+	return &transportSet{plain: map[time.Duration]*http.Transport{}}
 }
 
-func (s *transportSet) get(tg config.TargetGroup, readFile func(string) ([]byte, error)) (http.RoundTripper, error) {
+func (s *transportSet) get(tg config.TargetGroup, readFile func(string) ([]byte, error), timeout time.Duration) (http.RoundTripper, error) {
 	if tg.Protocol != config.ProtocolHTTPS {
-		return s.plain, nil
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		t := s.plain[timeout]
+		if t == nil {
+			t = newHTTPTransport(nil, timeout)
+			s.plain[timeout] = t
+		}
+		return t, nil
 	}
 	tc := &tls.Config{InsecureSkipVerify: true} //nolint:gosec // as ALB: targets are not verified unless a CA bundle is set
 	if t := tg.TLS; t != nil {
@@ -140,19 +156,23 @@ func (s *transportSet) get(tg config.TargetGroup, readFile func(string) ([]byte,
 		}
 		tc.ServerName = t.ServerName
 	}
-	return newHTTPTransport(tc), nil
+	t := newHTTPTransport(tc, timeout)
+	s.mu.Lock()
+	s.tls = append(s.tls, t)
+	s.mu.Unlock()
+	return t, nil
 }
 
 // newHTTPTransport returns a pooled transport: generous idle limits per target, because net/http's default of
 // 2 idle connections per host turns a busy load balancer into a connection factory.
-func newHTTPTransport(tc *tls.Config) *http.Transport {
+func newHTTPTransport(tc *tls.Config, timeout time.Duration) *http.Transport {
 	d := &net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}
 	t := &http.Transport{
 		DialContext:           d.DialContext,
 		MaxIdleConns:          4096,
 		MaxIdleConnsPerHost:   1024,
 		IdleConnTimeout:       90 * time.Second,
-		ResponseHeaderTimeout: 60 * time.Second,
+		ResponseHeaderTimeout: timeout,
 		ExpectContinueTimeout: time.Second,
 		TLSClientConfig:       tc,
 	}
@@ -160,7 +180,12 @@ func newHTTPTransport(tc *tls.Config) *http.Transport {
 }
 
 func (s *transportSet) closeIdle() {
-	if t, ok := s.plain.(*http.Transport); ok {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, t := range s.plain {
+		t.CloseIdleConnections()
+	}
+	for _, t := range s.tls {
 		t.CloseIdleConnections()
 	}
 }
