@@ -443,3 +443,64 @@ func TestRevokeLiveConnectionsMany(t *testing.T) {
 	t.Logf("pass: checked %s, closed %s; %d connections of revoked certificates opened around the change",
 		done["checked"], done["closed"], len(churned))
 }
+
+// TestRevokeLiveConnectionsHTTP2: an HTTP/2 connection (ALPN h2) whose certificate a new CRL revokes is closed
+// too, with every stream on it, while the connection of a certificate the CRL does not name keeps serving.
+func TestRevokeLiveConnectionsHTTP2(t *testing.T) {
+	f := newFixture(t)
+	logs := newLogRecorder()
+	r := f.startWith(t, revokeLiveYAML(true), engine.Options{Logger: slog.New(logs)})
+	victim := f.issuing.Client(t, "victim.h2")
+	bystander := f.issuing.Client(t, "bystander.h2")
+
+	client := func(c *pki.Leaf) (*http.Client, *tls.Conn) {
+		conn, err := tls.Dial("tcp", r.addr, &tls.Config{RootCAs: r.f.root.Pool(), ServerName: "127.0.0.1",
+			Certificates: []tls.Certificate{c.TLSCertificate()}, NextProtos: []string{"h2"}})
+		if err != nil {
+			t.Fatalf("%s: %v", c.Cert.Subject.CommonName, err)
+		}
+		t.Cleanup(func() { _ = conn.Close() })
+		if p := conn.ConnectionState().NegotiatedProtocol; p != "h2" {
+			t.Fatalf("ALPN negotiated %q, want h2", p)
+		}
+		used := false
+		tr := &http.Transport{ForceAttemptHTTP2: true, TLSClientConfig: &tls.Config{NextProtos: []string{"h2"}},
+			DialTLSContext: func(context.Context, string, string) (net.Conn, error) {
+				if used {
+					return nil, errors.New("the test allows one connection per client")
+				}
+				used = true
+				return conn, nil
+			}}
+		t.Cleanup(tr.CloseIdleConnections)
+		return &http.Client{Transport: tr, Timeout: boundedWait}, conn
+	}
+	get := func(c *http.Client) (*http.Response, error) {
+		resp, err := c.Get("https://127.0.0.1/")
+		if err == nil {
+			_, _ = io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+		}
+		return resp, err
+	}
+	vc, vconn := client(victim)
+	bc, _ := client(bystander)
+	for name, c := range map[string]*http.Client{"victim": vc, "bystander": bc} {
+		if resp, err := get(c); err != nil || resp.ProtoMajor != 2 || resp.StatusCode != http.StatusOK {
+			t.Fatalf("%s: first request: %v, %v; want 200 over HTTP/2", name, resp, err)
+		}
+	}
+
+	f.write(t, "issuing.crl", pki.EncodeCRLPEM(f.issuing.CRL(t, victim.Cert)))
+	r.reload(t, revokeLiveYAML(true))
+	if done := logs.waitFor(t, msgRechecked, 1)[0].attrs; done["checked"] != "2" || done["closed"] != "1" {
+		t.Errorf("re-verification: checked %s, closed %s; want 2 and 1", done["checked"], done["closed"])
+	}
+	_ = vconn.SetReadDeadline(time.Now().Add(boundedWait))
+	if _, err := get(vc); err == nil {
+		t.Error("the revoked certificate's HTTP/2 connection still served a request")
+	}
+	if resp, err := get(bc); err != nil || resp.StatusCode != http.StatusOK {
+		t.Errorf("the bystander's HTTP/2 connection was not served: %v, %v", resp, err)
+	}
+}
