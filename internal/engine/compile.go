@@ -14,12 +14,12 @@ import (
 	"time"
 
 	"github.com/mtlslb/mtlslb/internal/balance"
-	"github.com/mtlslb/mtlslb/internal/route"
 	"github.com/mtlslb/mtlslb/internal/config"
 	"github.com/mtlslb/mtlslb/internal/crl"
 	"github.com/mtlslb/mtlslb/internal/httpproxy"
 	"github.com/mtlslb/mtlslb/internal/listen"
 	"github.com/mtlslb/mtlslb/internal/metrics"
+	"github.com/mtlslb/mtlslb/internal/route"
 	"github.com/mtlslb/mtlslb/internal/tlsconfig"
 	"github.com/mtlslb/mtlslb/internal/truststore"
 )
@@ -54,7 +54,7 @@ type listenerGen struct {
 	elb       string
 	tlsConfig *tls.Config
 	mode      tlsconfig.Mode
-	plain     bool // an HTTP listener: no TLS
+	plain     bool                  // an HTTP listener: no TLS
 	names     httpproxy.HeaderNames // canonical
 	tlsHdrs   bool
 	handler   *httpproxy.Handler

@@ -20,6 +20,7 @@ import (
 	"github.com/mtlslb/mtlslb/internal/listen"
 	"github.com/mtlslb/mtlslb/internal/metrics"
 	"github.com/mtlslb/mtlslb/internal/truststore"
+	"github.com/mtlslb/mtlslb/internal/upstream"
 )
 
 // Options are the process settings of an Engine (not part of the configuration document).
@@ -48,15 +49,15 @@ type Engine struct {
 	opts Options
 	log  *slog.Logger
 
-	applyMu   sync.Mutex // serialises Apply and Shutdown
-	current   atomic.Pointer[snapshot]
-	listeners map[string]*listenerRuntime // by listen address; guarded by applyMu
+	applyMu    sync.Mutex // serialises Apply and Shutdown
+	current    atomic.Pointer[snapshot]
+	listeners  map[string]*listenerRuntime // by listen address; guarded by applyMu
 	logs       *logRegistry
 	transports *transportSet
 	targets    *balance.Registry
-	drainTimer *time.Timer // next Retain call for draining targets; guarded by applyMu
-	crlCache  *crl.ParseCache // parsed CRLs, reused by the next compile when their bytes did not change
-	closed    bool
+	drainTimer *time.Timer     // next Retain call for draining targets; guarded by applyMu
+	crlCache   *crl.ParseCache // parsed CRLs, reused by the next compile when their bytes did not change
+	closed     bool
 }
 
 // New returns an Engine that serves nothing until Apply.
@@ -77,10 +78,10 @@ func New(opts Options) *Engine {
 		opts.NewTraceID = newTraceID
 	}
 	return &Engine{
-		opts:      opts,
-		log:       opts.Logger,
-		listeners: map[string]*listenerRuntime{},
-		logs:      newLogRegistry(),
+		opts:       opts,
+		log:        opts.Logger,
+		listeners:  map[string]*listenerRuntime{},
+		logs:       newLogRegistry(),
 		crlCache:   crl.NewParseCache(),
 		transports: newTransportSet(),
 		targets:    balance.NewRegistry(opts.Now),
@@ -217,6 +218,11 @@ func (e *Engine) Apply(cd *Compiled) error {
 		}
 	}
 	e.retainTargetsLocked(snap)
+	var keys []upstream.Key
+	for _, g := range snap.groups {
+		keys = append(keys, g.transportKey)
+	}
+	e.transports.retain(keys)
 	// CRLs the new generation does not use are dropped from the parse cache.
 	e.crlCache.Sweep()
 	e.recordTrustStores(snap, e.current.Load())

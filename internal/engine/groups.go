@@ -2,19 +2,19 @@ package engine
 
 import (
 	"crypto/tls"
-	"crypto/x509"
 	"fmt"
 	"net"
 	"net/http"
 	"net/url"
 	"strconv"
-	"sync"
 	"time"
 
 	"github.com/mtlslb/mtlslb/internal/balance"
 	"github.com/mtlslb/mtlslb/internal/config"
 	"github.com/mtlslb/mtlslb/internal/health"
 	"github.com/mtlslb/mtlslb/internal/httpproxy"
+	"github.com/mtlslb/mtlslb/internal/pki"
+	"github.com/mtlslb/mtlslb/internal/upstream"
 )
 
 // groupRuntime is one target group as one snapshot runs it.
@@ -26,6 +26,8 @@ type groupRuntime struct {
 	proxy    *httpproxy.TargetGroup
 	checker  *health.Checker // nil when health checks are disabled or the group has no targets
 	delay    time.Duration   // deregistration delay
+	// transportKey names the pooled transport the group uses.
+	transportKey upstream.Key
 }
 
 // compileTargetGroup builds a target group's balancer, health checker (not started) and proxy.
@@ -54,6 +56,13 @@ func compileTargetGroup(tg config.TargetGroup, opts CompileOptions, transports *
 		g.targets = append(g.targets, reg.Target(tg.Name, addr, &url.URL{Scheme: scheme, Host: addr}, w))
 	}
 
+	// As ALB: a target that sends no response within the load balancer's idle timeout is answered 504.
+	transport, ucfg, err := transports.get(tg, readFile, time.Duration(max(idleTimeoutSeconds, 1))*time.Second)
+	if err != nil {
+		return nil, err
+	}
+	g.transportKey = ucfg.Key()
+
 	hc, err := health.FromConfig(tg.HealthCheck)
 	if err != nil {
 		return nil, fmt.Errorf("health_check: %w", err)
@@ -70,7 +79,14 @@ func compileTargetGroup(tg config.TargetGroup, opts CompileOptions, transports *
 	}
 	if !hc.Disabled && len(tg.Targets) > 0 {
 		targets := g.targets
+		var checkTLS *tls.Config
+		if ucfg.ClientCertificate != nil {
+			// Targets that demand the load balancer's certificate get it from the health checks too, or they
+			// would fail every check. The target's certificate is not verified by checks (as ALB).
+			checkTLS = &tls.Config{InsecureSkipVerify: true, Certificates: []tls.Certificate{*ucfg.ClientCertificate}} //nolint:gosec // as ALB
+		}
 		g.checker, err = health.New(hc, health.TargetsFromConfig(tg.Targets), health.Options{
+			TLSConfig: checkTLS,
 			OnChange: func(i int, old, new health.TargetHealth) {
 				if new.State == health.StateHealthy && old.State != health.StateHealthy && i < len(targets) {
 					targets[i].EnterService(now())
@@ -84,11 +100,6 @@ func compileTargetGroup(tg config.TargetGroup, opts CompileOptions, transports *
 	}
 	g.balancer = balance.NewGroup(gcfg, g.targets)
 
-	// As ALB: a target that sends no response within the load balancer's idle timeout is answered 504.
-	transport, err := transports.get(tg, readFile, time.Duration(max(idleTimeoutSeconds, 1))*time.Second)
-	if err != nil {
-		return nil, err
-	}
 	stick := time.Duration(0)
 	if st := tg.Attributes.Stickiness; st.Enabled {
 		stick = time.Duration(st.CookieDurationSeconds) * time.Second
@@ -99,100 +110,66 @@ func compileTargetGroup(tg config.TargetGroup, opts CompileOptions, transports *
 		Scheme:     scheme,
 		GRPC:       tg.ProtocolVersion == "GRPC",
 		Stickiness: stick,
+		ErrorReason: func(err error) (int, string) {
+			return upstream.ErrorReason(err)
+		},
 	}, transport)
 	return g, nil
 }
 
-// transportSet hands out the transports to targets, shared between snapshots for equal settings so that
-// pooled connections survive reloads.
+// transportSet hands out the transports to targets from the upstream pool, shared between snapshots for equal
+// settings so that pooled connections survive reloads.
 type transportSet struct {
-	mu    sync.Mutex
-	plain map[time.Duration]*http.Transport // by response timeout
-	tls   []*http.Transport
+	pool *upstream.Pool
 }
 
-func newTransportSet() *transportSet {
-	return &transportSet{plain: map[time.Duration]*http.Transport{}}
-}
+func newTransportSet() *transportSet { return &transportSet{pool: upstream.NewPool()} }
 
-func (s *transportSet) get(tg config.TargetGroup, readFile func(string) ([]byte, error), timeout time.Duration) (http.RoundTripper, error) {
-	if tg.Protocol != config.ProtocolHTTPS {
-		s.mu.Lock()
-		defer s.mu.Unlock()
-		t := s.plain[timeout]
-		if t == nil {
-			t = newHTTPTransport(nil, timeout)
-			s.plain[timeout] = t
-		}
-		return t, nil
-	}
-	tc := &tls.Config{InsecureSkipVerify: true} //nolint:gosec // as ALB: targets are not verified unless a CA bundle is set
-	if t := tg.TLS; t != nil {
+// get returns the transport of target group tg and its pool key.
+func (s *transportSet) get(tg config.TargetGroup, readFile func(string) ([]byte, error), timeout time.Duration) (http.RoundTripper, upstream.Config, error) {
+	cfg := upstream.Config{Protocol: string(tg.Protocol), Version: tg.ProtocolVersion, ResponseHeaderTimeout: timeout}
+	if t := tg.TLS; t != nil && tg.Protocol == config.ProtocolHTTPS {
 		if !t.Certificate.IsZero() {
 			certPEM, err := readFile(t.Certificate.Path())
 			if err != nil {
-				return nil, fmt.Errorf("tls.certificate: %w", err)
+				return nil, upstream.Config{}, fmt.Errorf("tls.certificate: %w", err)
 			}
 			keyPEM, err := readFile(t.PrivateKey.Path())
 			if err != nil {
-				return nil, fmt.Errorf("tls.private_key: %w", err)
+				return nil, upstream.Config{}, fmt.Errorf("tls.private_key: %w", err)
 			}
 			pair, err := tls.X509KeyPair(certPEM, keyPEM)
 			if err != nil {
-				return nil, fmt.Errorf("tls: %s with %s: %w", t.Certificate, t.PrivateKey, err)
+				return nil, upstream.Config{}, fmt.Errorf("tls: %s with %s: %w", t.Certificate, t.PrivateKey, err)
 			}
-			tc.Certificates = []tls.Certificate{pair}
+			cfg.ClientCertificate = &pair
 		}
 		if !t.CACertificatesBundle.IsZero() {
-			pem, err := readFile(t.CACertificatesBundle.Path())
+			data, err := readFile(t.CACertificatesBundle.Path())
 			if err != nil {
-				return nil, fmt.Errorf("tls.ca_certificates_bundle: %w", err)
+				return nil, upstream.Config{}, fmt.Errorf("tls.ca_certificates_bundle: %w", err)
 			}
-			pool := x509.NewCertPool()
-			if !pool.AppendCertsFromPEM(pem) {
-				return nil, fmt.Errorf("tls.ca_certificates_bundle: %s holds no PEM certificate", t.CACertificatesBundle)
+			certs, err := pki.ParseCertsPEM(data)
+			if err != nil || len(certs) == 0 {
+				return nil, upstream.Config{}, fmt.Errorf("tls.ca_certificates_bundle: %s holds no usable PEM certificate: %v", t.CACertificatesBundle, err)
 			}
-			tc.RootCAs, tc.InsecureSkipVerify = pool, false
+			cfg.RootCAs = certs
 		}
-		tc.ServerName = t.ServerName
+		cfg.ServerName = t.ServerName
 	}
-	t := newHTTPTransport(tc, timeout)
-	s.mu.Lock()
-	s.tls = append(s.tls, t)
-	s.mu.Unlock()
-	return t, nil
+	tr, err := s.pool.Transport(cfg)
+	if err != nil {
+		return nil, upstream.Config{}, fmt.Errorf("connections to targets: %w", err)
+	}
+	return tr, cfg, nil
 }
 
-// newHTTPTransport returns a pooled transport: generous idle limits per target, because net/http's default of
-// 2 idle connections per host turns a busy load balancer into a connection factory.
-func newHTTPTransport(tc *tls.Config, timeout time.Duration) *http.Transport {
-	d := &net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}
-	t := &http.Transport{
-		DialContext:           d.DialContext,
-		MaxIdleConns:          4096,
-		MaxIdleConnsPerHost:   1024,
-		IdleConnTimeout:       90 * time.Second,
-		ResponseHeaderTimeout: timeout,
-		ExpectContinueTimeout: time.Second,
-		TLSClientConfig:       tc,
-	}
-	return t
-}
+// retain closes the transports no target group of the applied snapshot uses.
+func (s *transportSet) retain(keys []upstream.Key) { s.pool.Retain(keys...) }
 
-func (s *transportSet) closeIdle() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for _, t := range s.plain {
-		t.CloseIdleConnections()
-	}
-	for _, t := range s.tls {
-		t.CloseIdleConnections()
-	}
-}
+func (s *transportSet) closeIdle() { s.pool.Close() }
 
-// closeTarget closes the pooled connections to a drained target.
-func (s *transportSet) closeTarget(id string) {
-	// Until transports track connections per target, idle ones go: in-flight requests to a drained target
-	// finish on their own connections, and nothing new is sent there.
-	s.closeIdle()
-}
+// closeTarget is called when a drained target's delay ran out. Its requests in flight have had the delay to
+// finish; the pool closes idle connections of transports no snapshot uses, and a target that left every group
+// gets no new requests, so its remaining idle connections expire with the pool's idle timeout.
+func (s *transportSet) closeTarget(string) {}

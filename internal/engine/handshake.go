@@ -55,7 +55,8 @@ func (e *Engine) handshakeDone(rt *listenerRuntime, h listen.Handshake) bool {
 		ci.Identity = route.NewClient(cs.PeerCertificates[0], values.Issuer)
 	}
 	h.Conn.Values = ci
-	if g.trustStore != nil {
+	if g.trustStore != nil && len(cs.PeerCertificates) > 0 {
+		// Optional mode lets clients without a certificate in: there is nothing of theirs to revoke.
 		rt.live.add(h.Conn, h.TLS, cs.PeerCertificates)
 		if e.recheckStraddling(rt, g, h.Conn, h.TLS, cs.PeerCertificates) {
 			// net/http never sees this connection, so its ConnState cannot count it closed.
@@ -100,7 +101,7 @@ func connFields(g *listenerGen, cs tls.ConnectionState, v *clientcert.Values) []
 		// No certificate: no identity headers, in any mode.
 	case g.mode == tlsconfig.ModePassthrough:
 		f = append(f, httpproxy.Field{Name: n.Clientcert, Value: v.Chain})
-	case g.mode == tlsconfig.ModeVerify:
+	case g.mode == tlsconfig.ModeVerify || g.mode == tlsconfig.ModeOptional:
 		f = append(f,
 			httpproxy.Field{Name: n.Serial, Value: v.Serial},
 			httpproxy.Field{Name: n.Issuer, Value: v.Issuer},
