@@ -16,6 +16,7 @@ import (
 	"github.com/mtlslb/mtlslb/internal/balance"
 	"github.com/mtlslb/mtlslb/internal/config"
 	"github.com/mtlslb/mtlslb/internal/crl"
+	"github.com/mtlslb/mtlslb/internal/desync"
 	"github.com/mtlslb/mtlslb/internal/httpproxy"
 	"github.com/mtlslb/mtlslb/internal/listen"
 	"github.com/mtlslb/mtlslb/internal/metrics"
@@ -70,6 +71,7 @@ type listenerGen struct {
 	connLog            *logSink
 	accessLogPath      string // "" when the access log is off
 	http2              bool
+	desync             desync.Mode
 	retired            atomic.Bool
 }
 
@@ -309,13 +311,18 @@ func compileListener(i int, l config.Listener, doc *config.Document, stores map[
 	}
 
 	http2 := doc.Attributes.HTTP2Enabled == nil || *doc.Attributes.HTTP2Enabled
+	dmode, err := desync.ParseMode(doc.Attributes.DesyncMitigationMode)
+	if err != nil {
+		return nil, fmt.Errorf("attributes.desync_mitigation_mode: %w", err)
+	}
 	lg := &listenerGen{
-		index: i,
-		addr:  net.JoinHostPort(l.Address, strconv.Itoa(l.Port)),
-		port:  l.Port,
-		mode:  mode,
-		plain: l.Protocol == config.ProtocolHTTP,
-		http2: http2 && l.Protocol == config.ProtocolHTTPS,
+		index:  i,
+		addr:   net.JoinHostPort(l.Address, strconv.Itoa(l.Port)),
+		port:   l.Port,
+		mode:   mode,
+		plain:  l.Protocol == config.ProtocolHTTP,
+		http2:  http2 && l.Protocol == config.ProtocolHTTPS,
+		desync: dmode,
 	}
 	if !lg.plain {
 		protos := []string{"http/1.1"}

@@ -16,7 +16,9 @@ import (
 
 	"github.com/mtlslb/mtlslb/internal/balance"
 	"github.com/mtlslb/mtlslb/internal/crl"
+	"github.com/mtlslb/mtlslb/internal/desync"
 	"github.com/mtlslb/mtlslb/internal/health"
+	"github.com/mtlslb/mtlslb/internal/httpproxy"
 	"github.com/mtlslb/mtlslb/internal/listen"
 	"github.com/mtlslb/mtlslb/internal/metrics"
 	"github.com/mtlslb/mtlslb/internal/truststore"
@@ -259,6 +261,7 @@ func (e *Engine) startListener(inner net.Listener, lg *listenerGen) *listenerRun
 			return g.tlsConfig
 		},
 		Done: func(h listen.Handshake) bool { return e.handshakeDone(rt, h) },
+		Wrap: wrapDesync,
 	})
 	rt.srv = &http.Server{
 		Handler:           http.HandlerFunc(e.serveHTTP),
@@ -464,4 +467,37 @@ func (e *Engine) TargetHealth(group string) (targets []health.TargetHealth, ok b
 			Description: "Target deregistration is in progress; its connections close at " + until.UTC().Format(time.RFC3339)})
 	}
 	return targets, true
+}
+
+// wrapDesync puts desync mitigation between an HTTP/1 connection and net/http's parser: the bytes of each
+// request head are classified before net/http normalises them away (HTTP/2 has no such ambiguity). The
+// wrapped connection is no longer a *tls.Conn to net/http, which is what HTTP/1 needs: the identity comes from
+// the handshake, through ConnInfo.
+func wrapDesync(c net.Conn, h listen.Handshake) net.Conn {
+	if h.TLS != nil && h.TLS.ConnectionState().NegotiatedProtocol == "h2" {
+		return c
+	}
+	ci, _ := h.Conn.Values.(*httpproxy.ConnInfo)
+	g, _ := h.Conn.State.(*listenerGen)
+	if ci == nil || g == nil {
+		return c
+	}
+	dc := desync.NewConn(c, desync.DefaultMaxHead)
+	ci.Desync = desyncVerdicts{conn: dc, mode: g.desync}
+	return dc
+}
+
+// desyncVerdicts adapts a desync.Conn to what the proxy asks of a connection.
+type desyncVerdicts struct {
+	conn *desync.Conn
+	mode desync.Mode
+}
+
+func (d desyncVerdicts) NextVerdict() (httpproxy.DesyncVerdict, bool) {
+	v, ok := d.conn.Next()
+	if !ok {
+		return httpproxy.DesyncVerdict{}, false
+	}
+	dec := d.mode.Decide(v.Class)
+	return httpproxy.DesyncVerdict{Class: v.Class.String(), Reason: v.Reason, Block: dec.Block, CloseAfter: dec.CloseAfter}, true
 }
