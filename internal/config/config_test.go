@@ -749,10 +749,7 @@ listeners:
 target_groups:
   - { name: tcp, protocol: TCP, targets: [{ id: 10.0.0.1, port: 443 }] }
 `,
-			want: []string{
-				`listeners[0].protocol: TCP not supported yet (TCP and TLS listeners arrive with layer-4 forwarding)`,
-				`target_groups[0].protocol: TCP not supported yet (TCP and TLS target groups arrive with layer-4 forwarding)`,
-			},
+			want: nil,
 		},
 		{
 			name: "default action other than one forward",

@@ -12,10 +12,6 @@ func CheckSupported(d *Document) []FieldError {
 	for i := range d.Listeners {
 		l := &d.Listeners[i]
 		path := index("listeners", i)
-		switch l.Protocol {
-		case ProtocolTCP, ProtocolTLS:
-			p.add(field(path, "protocol"), "%s not supported yet (TCP and TLS listeners arrive with layer-4 forwarding)", l.Protocol)
-		}
 		if l.ProxyProtocol != nil && l.Protocol.layer7() {
 			p.add(field(path, "proxy_protocol"), "not supported yet on HTTP and HTTPS listeners")
 		}
@@ -23,9 +19,8 @@ func CheckSupported(d *Document) []FieldError {
 	for i := range d.TargetGroups {
 		tg := &d.TargetGroups[i]
 		path := index("target_groups", i)
-		switch tg.Protocol {
-		case ProtocolTCP, ProtocolTLS:
-			p.add(field(path, "protocol"), "%s not supported yet (TCP and TLS target groups arrive with layer-4 forwarding)", tg.Protocol)
+		if tg.Protocol == ProtocolTLS {
+			p.add(field(path, "protocol"), "TLS target groups not supported yet (use TCP: TLS listeners forward plain TCP, TCP listeners pass TLS through)")
 		}
 		at := &tg.Attributes
 		if at.Stickiness.Enabled && at.Stickiness.Type == "app_cookie" {

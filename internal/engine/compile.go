@@ -41,6 +41,7 @@ type snapshot struct {
 	appliedAt   time.Time
 	trustStores map[string]*truststore.Store
 	listeners   []*listenerGen
+	l4          []*l4Gen
 	groups      map[string]*groupRuntime
 	logPaths    map[string]bool // log destinations this snapshot writes to
 	ctx         context.Context // cancelled when the snapshot is replaced or the engine stops
@@ -91,18 +92,21 @@ type CompileOptions struct {
 	Targets *balance.Registry
 	// HealthCheckInterval overrides every health-check interval when set (tests).
 	HealthCheckInterval time.Duration
+
+	// running is the applied snapshot, whose layer-4 target groups the new ones succeed.
+	running *snapshot
 }
 
 // Compile turns a validated document into a Compiled configuration: every file it names is read, every
 // certificate, key, bundle and CRL parsed and checked. The error lists every problem found, one per line,
 // each starting with the document path of what is wrong.
 func (e *Engine) Compile(doc *config.Document) (*Compiled, error) {
-	return Compile(doc, CompileOptions{Now: e.opts.Now, Metrics: e.opts.Metrics, FetchCRL: e.opts.FetchCRL, CRLCache: e.crlCache, Targets: e.targets, HealthCheckInterval: e.opts.HealthCheckInterval}, e.transports)
+	return Compile(doc, CompileOptions{Now: e.opts.Now, Metrics: e.opts.Metrics, FetchCRL: e.opts.FetchCRL, CRLCache: e.crlCache, Targets: e.targets, HealthCheckInterval: e.opts.HealthCheckInterval, running: e.current.Load()}, e.transports)
 }
 
 // CompileWith is Compile reading the files the document names with readFile (store mode serves blobs).
 func (e *Engine) CompileWith(doc *config.Document, readFile func(string) ([]byte, error)) (*Compiled, error) {
-	return Compile(doc, CompileOptions{Now: e.opts.Now, ReadFile: readFile, Metrics: e.opts.Metrics, FetchCRL: e.opts.FetchCRL, CRLCache: e.crlCache, Targets: e.targets, HealthCheckInterval: e.opts.HealthCheckInterval}, e.transports)
+	return Compile(doc, CompileOptions{Now: e.opts.Now, ReadFile: readFile, Metrics: e.opts.Metrics, FetchCRL: e.opts.FetchCRL, CRLCache: e.crlCache, Targets: e.targets, HealthCheckInterval: e.opts.HealthCheckInterval, running: e.current.Load()}, e.transports)
 }
 
 // Compile is Engine.Compile without an engine, for `mtlslb validate`.
@@ -161,6 +165,18 @@ func Compile(doc *config.Document, opts CompileOptions, transports *transportSet
 	}
 
 	for i, l := range doc.Listeners {
+		if l.Protocol == config.ProtocolTCP || l.Protocol == config.ProtocolTLS {
+			lg, err := compileL4Listener(i, l, doc, snap.trustStores, groups, opts)
+			if err != nil {
+				if err = withoutReported(err); err != nil {
+					fail("listeners[%d]: %w", i, err)
+				}
+				continue
+			}
+			lg.connLogPath = connLogPath
+			snap.l4 = append(snap.l4, lg)
+			continue
+		}
 		lg, err := compileListener(i, l, doc, snap.trustStores, groups, opts)
 		if err != nil {
 			if err = withoutReported(err); err != nil {
@@ -177,7 +193,7 @@ func Compile(doc *config.Document, opts CompileOptions, transports *transportSet
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
 	}
-	if len(snap.listeners) != len(doc.Listeners) {
+	if len(snap.listeners)+len(snap.l4) != len(doc.Listeners) {
 		// Only reachable if a listener failed solely because of a dependency whose error was reported.
 		return nil, errors.New("listeners: not every listener compiled")
 	}
@@ -243,26 +259,7 @@ func compileTrustStore(ts config.TrustStore, readFile func(string) ([]byte, erro
 
 func compileListener(i int, l config.Listener, doc *config.Document, stores map[string]*truststore.Store,
 	groups map[string]*groupRuntime, opts CompileOptions) (*listenerGen, error) {
-	var errs []error
-	var certs []tls.Certificate
-	for j, c := range l.Certificates {
-		certPEM, err := opts.ReadFile(c.Certificate.Path())
-		if err != nil {
-			errs = append(errs, fmt.Errorf("certificates[%d].certificate: %w", j, err))
-			continue
-		}
-		keyPEM, err := opts.ReadFile(c.PrivateKey.Path())
-		if err != nil {
-			errs = append(errs, fmt.Errorf("certificates[%d].private_key: %w", j, err))
-			continue
-		}
-		pair, err := tls.X509KeyPair(certPEM, keyPEM)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("certificates[%d]: %s with %s: %w", j, c.Certificate.Path(), c.PrivateKey.Path(), err))
-			continue
-		}
-		certs = append(certs, pair)
-	}
+	certs, errs := loadCertificates(l, opts)
 
 	ma := l.MutualAuthentication
 	mode, err := tlsconfig.ParseMode(string(ma.Mode))
@@ -493,4 +490,29 @@ func connInfo(r *http.Request) *httpproxy.ConnInfo {
 	}
 	ci, _ := c.Values.(*httpproxy.ConnInfo)
 	return ci
+}
+
+// loadCertificates reads and pairs a listener's certificates and keys.
+func loadCertificates(l config.Listener, opts CompileOptions) ([]tls.Certificate, []error) {
+	var errs []error
+	var certs []tls.Certificate
+	for j, c := range l.Certificates {
+		certPEM, err := opts.ReadFile(c.Certificate.Path())
+		if err != nil {
+			errs = append(errs, fmt.Errorf("certificates[%d].certificate: %w", j, err))
+			continue
+		}
+		keyPEM, err := opts.ReadFile(c.PrivateKey.Path())
+		if err != nil {
+			errs = append(errs, fmt.Errorf("certificates[%d].private_key: %w", j, err))
+			continue
+		}
+		pair, err := tls.X509KeyPair(certPEM, keyPEM)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("certificates[%d]: %s with %s: %w", j, c.Certificate.Path(), c.PrivateKey.Path(), err))
+			continue
+		}
+		certs = append(certs, pair)
+	}
+	return certs, errs
 }

@@ -54,6 +54,7 @@ type Engine struct {
 	applyMu    sync.Mutex // serialises Apply and Shutdown
 	current    atomic.Pointer[snapshot]
 	listeners  map[string]*listenerRuntime // by listen address; guarded by applyMu
+	l4         map[string]*l4Runtime       // TCP and TLS listeners by listen address; guarded by applyMu
 	logs       *logRegistry
 	transports *transportSet
 	targets    *balance.Registry
@@ -83,6 +84,7 @@ func New(opts Options) *Engine {
 		opts:       opts,
 		log:        opts.Logger,
 		listeners:  map[string]*listenerRuntime{},
+		l4:         map[string]*l4Runtime{},
 		logs:       newLogRegistry(),
 		crlCache:   crl.NewParseCache(),
 		transports: newTransportSet(),
@@ -120,6 +122,9 @@ func (e *Engine) Status() (Status, bool) {
 	for _, rt := range e.listeners {
 		st.Listeners = append(st.Listeners, rt.ln.Addr().String())
 	}
+	for _, rt := range e.l4 {
+		st.Listeners = append(st.Listeners, rt.server.Addr().String())
+	}
 	e.applyMu.Unlock()
 	sort.Strings(st.Listeners)
 	return st, true
@@ -132,6 +137,9 @@ func (e *Engine) Addrs() map[string]net.Addr {
 	m := make(map[string]net.Addr, len(e.listeners))
 	for addr, rt := range e.listeners {
 		m[addr] = rt.ln.Addr()
+	}
+	for addr, rt := range e.l4 {
+		m[addr] = rt.server.Addr()
 	}
 	return m
 }
@@ -169,6 +177,19 @@ func (e *Engine) Apply(cd *Compiled) error {
 		}
 		opened[lg.addr] = ln
 	}
+	for _, lg := range snap.l4 {
+		if _, ok := e.l4[lg.addr]; ok {
+			continue
+		}
+		ln, err := net.Listen("tcp", lg.addr)
+		if err != nil {
+			for _, l := range opened {
+				_ = l.Close()
+			}
+			return fmt.Errorf("listeners[%d]: opening %s: %w", lg.index, lg.addr, err)
+		}
+		opened[lg.addr] = ln
+	}
 
 	logs, err := e.logs.acquire(snap)
 	if err != nil {
@@ -178,6 +199,16 @@ func (e *Engine) Apply(cd *Compiled) error {
 		return err
 	}
 
+	if err := e.applyL4Locked(snap, opened, logs); err != nil {
+		// Only a programming error gets here (the configuration compiled); the sockets opened for it go.
+		for addr, l := range opened {
+			if _, started := e.l4[addr]; !started {
+				_ = l.Close()
+			}
+		}
+		e.logs.release(snap)
+		return err
+	}
 	prevSnap := e.current.Load()
 	for name, g := range snap.groups {
 		if g.checker == nil {
@@ -350,6 +381,9 @@ func (e *Engine) Shutdown(ctx context.Context) error {
 	}
 	wg.Wait()
 	e.listeners = map[string]*listenerRuntime{}
+	if err := e.shutdownL4(ctx); err != nil && firstErr == nil {
+		firstErr = err
+	}
 	if s := e.current.Load(); s != nil {
 		s.cancel()
 	}
@@ -449,6 +483,9 @@ func (e *Engine) TargetHealth(group string) (targets []health.TargetHealth, ok b
 	g := s.groups[group]
 	if g == nil {
 		return nil, false
+	}
+	if g.l4 != nil {
+		return g.l4.Describe(), true
 	}
 	if g.checker != nil {
 		targets = g.checker.Describe()

@@ -13,6 +13,7 @@ import (
 	"github.com/mtlslb/mtlslb/internal/config"
 	"github.com/mtlslb/mtlslb/internal/health"
 	"github.com/mtlslb/mtlslb/internal/httpproxy"
+	"github.com/mtlslb/mtlslb/internal/l4"
 	"github.com/mtlslb/mtlslb/internal/pki"
 	"github.com/mtlslb/mtlslb/internal/upstream"
 )
@@ -28,6 +29,8 @@ type groupRuntime struct {
 	delay    time.Duration   // deregistration delay
 	// transportKey names the pooled transport the group uses.
 	transportKey upstream.Key
+	// l4 is the balancer of a TCP target group (layer 4); the fields above of layer 7 are unset then.
+	l4 *l4.TargetGroup
 }
 
 // compileTargetGroup builds a target group's balancer, health checker (not started) and proxy.
@@ -46,6 +49,9 @@ func compileTargetGroup(tg config.TargetGroup, opts CompileOptions, transports *
 		g.delay = time.Duration(*d) * time.Second
 	} else {
 		g.delay = 300 * time.Second
+	}
+	if tg.Protocol == config.ProtocolTCP || tg.Protocol == config.ProtocolTLS {
+		return g, compileL4TargetGroup(tg, g, opts)
 	}
 	for _, t := range tg.Targets {
 		addr := net.JoinHostPort(t.ID, strconv.Itoa(t.Port))
