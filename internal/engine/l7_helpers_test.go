@@ -11,6 +11,7 @@ import (
 	"math"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -24,6 +25,7 @@ import (
 	"github.com/mtlslb/mtlslb/internal/config"
 	"github.com/mtlslb/mtlslb/internal/engine"
 	"github.com/mtlslb/mtlslb/internal/health"
+	"github.com/mtlslb/mtlslb/internal/metrics"
 	"github.com/mtlslb/mtlslb/internal/pki"
 	"github.com/mtlslb/mtlslb/internal/testpki"
 )
@@ -351,6 +353,20 @@ func (spec *lbSpec) render(ports []int) string {
 	return b.String()
 }
 
+// fixedYAML is a fixed_response action answering 200 with body, so a test can tell which rule matched.
+func fixedYAML(body string) string {
+	return fmt.Sprintf(`[{ type: fixed_response, fixed_response: { status_code: "200", content_type: text/plain, message_body: %q } }]`, body)
+}
+
+// ruleYAML is one rule with the given priority, conditions (a YAML flow list) and actions.
+func ruleYAML(priority int, conditions, actions string, extra ...string) string {
+	s := fmt.Sprintf("- priority: %d\n  conditions: %s\n  actions: %s\n", priority, conditions, actions)
+	for _, e := range extra {
+		s += "  " + e + "\n"
+	}
+	return s
+}
+
 // ---- the load balancer ----
 
 // lb is an engine serving an lbSpec on free ports of 127.0.0.1.
@@ -404,32 +420,35 @@ func startLBWith(t testing.TB, p *l7PKI, spec lbSpec) *lb {
 // load writes spec's document for l's ports and loads it as `mtlslb serve` would.
 func (l *lb) load(t testing.TB, spec lbSpec) *config.Document {
 	t.Helper()
-	path := filepath.Join(l.pki.dir, "lb.yaml")
-	text := spec.render(l.ports)
-	if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	doc, err := config.Load(path)
+	doc, err := l.loadDoc(spec)
 	if err != nil {
-		t.Fatalf("config.Load: %v\n%s", err, text)
+		t.Fatal(err)
 	}
 	return doc
 }
 
-// apply compiles and applies spec on the running engine (the first call starts it).
-func (l *lb) apply(spec lbSpec) error {
+func (l *lb) loadDoc(spec lbSpec) (*config.Document, error) {
 	path := filepath.Join(l.pki.dir, "lb.yaml")
 	text := spec.render(l.ports)
 	if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
-		return err
+		return nil, err
 	}
 	doc, err := config.Load(path)
 	if err != nil {
-		return fmt.Errorf("config.Load: %w\n%s", err, text)
+		return nil, fmt.Errorf("config.Load: %w\n%s", err, text)
+	}
+	return doc, nil
+}
+
+// apply compiles and applies spec on the running engine (the first call starts it).
+func (l *lb) apply(spec lbSpec) error {
+	doc, err := l.loadDoc(spec)
+	if err != nil {
+		return err
 	}
 	compiled, err := l.eng.Compile(doc)
 	if err != nil {
-		return fmt.Errorf("Compile: %w\n%s", err, text)
+		return fmt.Errorf("Compile: %w\n%s", err, spec.render(l.ports))
 	}
 	if err := l.eng.Apply(compiled); err != nil {
 		return fmt.Errorf("Apply: %w", err)
@@ -564,6 +583,45 @@ func counts(t testing.TB, c *http.Client, url string, hdr http.Header, n int) ma
 		got[rep.body]++
 	}
 	return got
+}
+
+// ---- responses and metrics ----
+
+// cookieLine returns the Set-Cookie line that sets name, or "".
+func cookieLine(h http.Header, name string) string {
+	for _, line := range h.Values("Set-Cookie") {
+		if strings.HasPrefix(line, name+"=") {
+			return line
+		}
+	}
+	return ""
+}
+
+// cookieValue returns the value a Set-Cookie line of h gives name, or "".
+func cookieValue(h http.Header, name string) string {
+	v, _, _ := strings.Cut(strings.TrimPrefix(cookieLine(h, name), name+"="), ";")
+	return v
+}
+
+// metricValue sums the samples of a counter with the given code label, read from the exposition format.
+func metricValue(t testing.TB, m *metrics.Metrics, name, code string) float64 {
+	t.Helper()
+	rec := httptest.NewRecorder()
+	m.Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
+	var sum float64
+	sc := bufio.NewScanner(rec.Body)
+	for sc.Scan() {
+		line := sc.Text()
+		if !strings.HasPrefix(line, name+"{") || !strings.Contains(line, `code="`+code+`"`) {
+			continue
+		}
+		v, err := strconv.ParseFloat(line[strings.LastIndexByte(line, ' ')+1:], 64)
+		if err != nil {
+			t.Fatalf("metric line %q: %v", line, err)
+		}
+		sum += v
+	}
+	return sum
 }
 
 // ---- logs ----
@@ -709,7 +767,7 @@ func eventually(t testing.TB, what string, cond func() (ok bool, last string)) {
 	}
 }
 
-// healthStates returns "host:port=state" for each target of group, in order.
+// healthStates returns the health of each target of group (draining ones included) by host:port.
 func (l *lb) healthStates(t testing.TB, group string) map[string]health.TargetHealth {
 	t.Helper()
 	ths, ok := l.eng.TargetHealth(group)

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"net/http/httptest"
 	"regexp"
 	"strconv"
 	"strings"
@@ -21,6 +20,7 @@ import (
 	"github.com/mtlslb/mtlslb/internal/metrics"
 	"github.com/mtlslb/mtlslb/internal/pki"
 	"github.com/mtlslb/mtlslb/internal/testpki"
+	"github.com/mtlslb/mtlslb/internal/upstream"
 	"github.com/mtlslb/mtlslb/internal/upstream/upstreamtest"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -32,20 +32,6 @@ import (
 // End-to-end tests of layer-7 routing (issue 4): real sockets, real TLS with client certificates, real
 // targets, the engine started from a YAML document as `mtlslb serve` would. The harness is in
 // l7_helpers_test.go.
-
-// fixedYAML is a fixed_response action answering 200 with body, so a test can tell which rule matched.
-func fixedYAML(body string) string {
-	return fmt.Sprintf(`[{ type: fixed_response, fixed_response: { status_code: "200", content_type: text/plain, message_body: %q } }]`, body)
-}
-
-// ruleYAML is one rule with the given priority, conditions (a YAML flow list) and actions.
-func ruleYAML(priority int, conditions, actions string, extra ...string) string {
-	s := fmt.Sprintf("- priority: %d\n  conditions: %s\n  actions: %s\n", priority, conditions, actions)
-	for _, e := range extra {
-		s += "  " + e + "\n"
-	}
-	return s
-}
 
 func TestL7Conditions(t *testing.T) {
 	t.Parallel()
@@ -639,9 +625,9 @@ func TestL7GeneratedResponses(t *testing.T) {
 		{"405 TRACE", plain, "TRACE", "/", nil, 405, "MethodNotAllowed", "TRACE", "-"},
 		{"463 31 X-Forwarded-For addresses", plain, "GET", "/", http.Header{"X-Forwarded-For": {xff(31)}}, 463, "TooManyForwardedForAddresses", "30", "-"},
 		{"30 X-Forwarded-For addresses pass", plain, "GET", "/", http.Header{"X-Forwarded-For": {xff(30)}}, 200, "-", "app", "0"},
-		{"502 target refuses", plain, "GET", "/refused", nil, 502, "TargetConnectionError", "refused", "10"},
+		{"502 target refuses", plain, "GET", "/refused", nil, 502, upstream.ReasonTargetConnectionError, "refused", "10"},
 		{"503 no registered targets", plain, "GET", "/empty", nil, 503, "NoRegisteredTargets", "no registered targets", "11"},
-		{"504 target too slow", plain, "GET", "/slow", nil, 504, "TargetTimeout", "slow", "12"},
+		{"504 target too slow", plain, "GET", "/slow", nil, 504, upstream.ReasonTargetResponseTimeout, "slow", "12"},
 		{"403 page for a browser", plain, "GET", "/private/x", http.Header{"Accept": {"text/html,application/xhtml+xml"}}, 403, "ClientCertificateRequired", "<h1>403 Forbidden</h1>", "22"},
 		{"403 JSON for an API client", plain, "GET", "/private/x", http.Header{"Accept": {"application/json"}}, 403, "ClientCertificateRequired", `"error":"ClientCertificateRequired"`, "22"},
 		{"403 on a protected host", sniA, "GET", "/", http.Header{"Host": {"a.example"}}, 403, "ClientCertificateRequired", "client certificate", "20"},
@@ -971,43 +957,6 @@ func TestL7PerRouteClientCertificatePolicy(t *testing.T) {
 	if n := public.hits.Load() + admin.hits.Load() + ops.hits.Load(); n != 5 {
 		t.Errorf("targets served %d requests, want 5", n)
 	}
-}
-
-// cookieLine returns the Set-Cookie line that sets name, or "".
-func cookieLine(h http.Header, name string) string {
-	for _, line := range h.Values("Set-Cookie") {
-		if strings.HasPrefix(line, name+"=") {
-			return line
-		}
-	}
-	return ""
-}
-
-// cookieValue returns the value a Set-Cookie line of h gives name, or "".
-func cookieValue(h http.Header, name string) string {
-	v, _, _ := strings.Cut(strings.TrimPrefix(cookieLine(h, name), name+"="), ";")
-	return v
-}
-
-// metricValue sums the samples of a counter with the given code label, read from the exposition format.
-func metricValue(t testing.TB, m *metrics.Metrics, name, code string) float64 {
-	t.Helper()
-	rec := httptest.NewRecorder()
-	m.Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
-	var sum float64
-	sc := bufio.NewScanner(rec.Body)
-	for sc.Scan() {
-		line := sc.Text()
-		if !strings.HasPrefix(line, name+"{") || !strings.Contains(line, `code="`+code+`"`) {
-			continue
-		}
-		v, err := strconv.ParseFloat(line[strings.LastIndexByte(line, ' ')+1:], 64)
-		if err != nil {
-			t.Fatalf("metric line %q: %v", line, err)
-		}
-		sum += v
-	}
-	return sum
 }
 
 func TestL7GRPC(t *testing.T) {

@@ -29,10 +29,17 @@ func FromConfig(hc config.HealthCheck) (Config, error) {
 		cfg.Port = n
 	}
 	if hc.Matcher != nil && (cfg.Protocol == ProtocolHTTP || cfg.Protocol == ProtocolHTTPS) {
+		parse := ParseMatcher
+		code := hc.Matcher.HTTPCode
 		if hc.Matcher.GRPCCode != "" {
-			return Config{}, fmt.Errorf("compiling health check: grpc_code %q: gRPC health checks are not supported yet", hc.Matcher.GRPCCode)
+			// A GRPC target group gets grpc_code by default; with checks disabled it is never used, so it
+			// must not keep the group from compiling.
+			if !cfg.Disabled {
+				return Config{}, fmt.Errorf("compiling health check: grpc_code %q: gRPC health checks are not supported yet", hc.Matcher.GRPCCode)
+			}
+			parse, code = ParseGRPCMatcher, hc.Matcher.GRPCCode
 		}
-		m, err := ParseMatcher(hc.Matcher.HTTPCode)
+		m, err := parse(code)
 		if err != nil {
 			return Config{}, fmt.Errorf("compiling health check: %w", err)
 		}

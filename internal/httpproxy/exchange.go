@@ -120,12 +120,13 @@ func (h *Handler) fillRecord(x *exchange, r *http.Request, rec *accesslog.Access
 	rec.Type = requestType(r, h.cfg.TLS, x)
 	if a := x.action; a != nil {
 		rec.MatchedRulePriority = a.Priority
-		switch a.Kind {
-		case ActionForward:
+		switch {
+		case x.denied:
+		case a.Kind == ActionForward:
 			rec.Actions = actionsForward
-		case ActionFixedResponse:
+		case a.Kind == ActionFixedResponse:
 			rec.Actions = actionsFixed
-		case ActionRedirect:
+		case a.Kind == ActionRedirect:
 			rec.Actions = actionsRedirect
 		}
 	}

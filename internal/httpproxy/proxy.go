@@ -76,7 +76,8 @@ type Config struct {
 	// response in flight, so clients reconnect under the new configuration.
 	Retired func() bool
 	// Observe is told the status of every response (generated is true when mtlslb answered itself, ALB's
-	// HTTPCode_ELB_*); nil observes nothing.
+	// HTTPCode_ELB_*: the responses of §7, and those of fixed_response and redirect actions, which ALB counts
+	// as originating from the load balancer too); nil observes nothing.
 	Observe func(code int, generated bool)
 	Logger  *slog.Logger
 	// Now is the clock (default time.Now).
@@ -198,6 +199,9 @@ type exchange struct {
 	clientIP                netip.Addr
 	verdict                 DesyncVerdict
 	closeAfter              bool
+	// denied is set when the matched rule's require_client_certificate refused the request: action is the
+	// rule's (for its priority) but was not executed.
+	denied bool
 }
 
 var exchangePool = sync.Pool{New: func() any { return new(exchange) }}
@@ -268,7 +272,8 @@ func (h *Handler) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 	if idx != route.Default {
 		a = h.cfg.Actions[idx]
 		if h.cfg.Rules.RequiresClientCertificate(idx) && (ci.Identity == nil || !ci.Identity.Verified) {
-			x.action = a
+			// The access log names the rule (matched_rule_priority) but no executed action: nothing ran.
+			x.action, x.denied = a, true
 			h.denyNoCertificate(x, r)
 			return
 		}
@@ -375,12 +380,10 @@ func (h *Handler) forward(x *exchange, r *http.Request, a *Action) {
 	if x.stickTarget || x.stickGroup {
 		h.setStickyCookies(x, r)
 	}
-	if inbound := r.Header.Get(traceid.HeaderName); true {
-		tid, err := traceid.Forward(inbound, x.start)
-		if err == nil {
-			x.traceID = tid
-		}
-	}
+	// Forward's value is usable even with an error: a malformed or repeated inbound header is replaced by a
+	// new Root rather than forwarded as the client wrote it. Repeated headers are joined with ',' so that they
+	// count as one value that cannot be trusted (traceid.Forward).
+	x.traceID, _ = traceid.Forward(strings.Join(r.Header.Values(traceid.HeaderName), ","), x.start)
 	if r.Body != nil && r.Body != http.NoBody {
 		x.body.rc = r.Body
 		r.Body = &x.body
@@ -517,6 +520,8 @@ func (h *Handler) fixedResponse(x *exchange, r *http.Request, a *Action) {
 	}
 	hdr.Set("Content-Type", ct+"; charset=utf-8")
 	hdr.Set("Content-Length", strconv.Itoa(len(a.Body)))
+	// No target answered: ALB counts it among HTTPCode_ELB_* (and in HTTP_Fixed_Response_Count).
+	x.w.generated = true
 	x.w.WriteHeader(a.Status)
 	if r.Method != http.MethodHead {
 		_, _ = io.WriteString(&x.w, a.Body)
@@ -532,6 +537,8 @@ func (h *Handler) redirect(x *exchange, r *http.Request, a *Action) {
 	}
 	x.rec.RedirectURL = loc
 	x.w.Header().Set("Location", loc)
+	// ALB's HTTPCode_ELB_3XX_Count is "redirection codes that originate from the load balancer": these.
+	x.w.generated = true
 	x.w.WriteHeader(a.Redirect.Status)
 }
 
@@ -543,7 +550,12 @@ func (h *Handler) denyNoCertificate(x *exchange, r *http.Request) {
 // finish writes the access-log line and counts the response.
 func (h *Handler) finish(x *exchange, r *http.Request) {
 	code := x.w.status
-	if code == 0 {
+	switch {
+	case code != 0:
+	case x.w.hijacked && x.targetStatus == http.StatusSwitchingProtocols:
+		// ReverseProxy writes the target's 101 on the hijacked connection, past this writer.
+		code = http.StatusSwitchingProtocols
+	default:
 		code = http.StatusOK
 	}
 	if code != 460 && h.cfg.Observe != nil {

@@ -40,7 +40,8 @@ func CompileRedirect(c *config.RedirectConfig) (*Redirect, error) {
 	default:
 		return nil, errors.New("redirect.status_code: must be HTTP_301 or HTTP_302")
 	}
-	if rd.Protocol == "#{protocol}" && rd.Host == "#{host}" && rd.Port == "#{port}" && rd.Path == "/#{path}" {
+	// Location puts back a path's missing leading slash, so "#{path}" is "/#{path}" too.
+	if rd.Protocol == "#{protocol}" && rd.Host == "#{host}" && rd.Port == "#{port}" && strings.TrimPrefix(rd.Path, "/") == "#{path}" {
 		return nil, errors.New("redirect: protocol, host, port and path are all unchanged, so the redirect would loop; change at least one")
 	}
 	return rd, nil
