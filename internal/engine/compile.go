@@ -56,7 +56,8 @@ type listenerGen struct {
 	elb       string
 	tlsConfig *tls.Config
 	mode      tlsconfig.Mode
-	plain     bool                  // an HTTP listener: no TLS
+	plain     bool // an HTTP listener: no TLS
+	certs     []chosenCert
 	names     httpproxy.HeaderNames // canonical
 	tlsHdrs   bool
 	handler   *httpproxy.Handler
@@ -347,6 +348,11 @@ func compileListener(i int, l config.Listener, doc *config.Document, stores map[
 		lg.tlsConfig = tlsCfg
 	}
 
+	for j, c := range certs {
+		if j < len(l.Certificates) && c.Leaf != nil {
+			lg.certs = append(lg.certs, chosenCert{leaf: c.Leaf, name: l.Certificates[j].Certificate.String()})
+		}
+	}
 	names := httpproxy.HeaderNamesFor(l.HeaderName)
 	lg.names = names.Canonical()
 	lg.tlsHdrs = doc.Attributes.TLSVersionAndCipherSuiteHeaders
@@ -515,4 +521,27 @@ func loadCertificates(l config.Listener, opts CompileOptions) ([]tls.Certificate
 		certs = append(certs, pair)
 	}
 	return certs, errs
+}
+
+// chosenCert is a listener certificate and the name the access log gives it (chosen_cert_arn: ALB logs the
+// certificate's ARN, mtlslb the certificate file as the document names it).
+type chosenCert struct {
+	leaf *x509.Certificate
+	name string
+}
+
+// chosenCertName returns the name of the certificate crypto/tls picks for sni: the first whose leaf is valid
+// for the name, else the first (the default).
+func (g *listenerGen) chosenCertName(sni string) string {
+	if len(g.certs) == 0 {
+		return ""
+	}
+	if sni != "" && len(g.certs) > 1 {
+		for _, c := range g.certs {
+			if c.leaf.VerifyHostname(sni) == nil {
+				return c.name
+			}
+		}
+	}
+	return g.certs[0].name
 }
