@@ -4,6 +4,8 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+
+	"github.com/mtlslb/mtlslb/internal/config"
 )
 
 func TestOwnedNamesIncludeDefaultsAndRenames(t *testing.T) {
@@ -72,4 +74,23 @@ func TestNewConnInfoFlagsOversizeValues(t *testing.T) {
 	if ci := NewConnInfo([16]byte{}, []Field{{Name: "A", Value: strings.Repeat("y", MaxHeaderValue)}}); ci.Oversize != "" {
 		t.Fatalf("a value of exactly the limit is flagged: %q", ci.Oversize)
 	}
+}
+
+func FuzzRedirectLocation(f *testing.F) {
+	f.Add("HTTPS", "#{host}", "443", "/new/#{path}", "#{query}", "/old/a%20b", "x=1&y=2", "example.com:8443")
+	f.Fuzz(func(t *testing.T, proto, host, port, path, query, reqPath, reqQuery, reqHost string) {
+		rd, err := CompileRedirect(&config.RedirectConfig{Protocol: proto, Host: host, Port: port, Path: path, Query: query, StatusCode: "HTTP_302"})
+		if err != nil {
+			return
+		}
+		r, err := http.NewRequest("GET", "https://placeholder/", nil)
+		if err != nil {
+			t.Skip()
+		}
+		r.URL.Path, r.URL.RawQuery, r.Host = reqPath, reqQuery, reqHost
+		loc, _ := rd.Location(r, true, 443)
+		if strings.ContainsAny(loc, "\r\n") && !strings.ContainsAny(host+path+query+reqPath+reqQuery+reqHost, "\r\n") {
+			t.Fatalf("Location %q has a line break no input had", loc)
+		}
+	})
 }

@@ -2,6 +2,7 @@ package httpproxy
 
 import (
 	"errors"
+	"fmt"
 	"net/http"
 	"strconv"
 	"strings"
@@ -31,6 +32,21 @@ func CompileRedirect(c *config.RedirectConfig) (*Redirect, error) {
 	def(&rd.Path, "/#{path}")
 	if c.Query == "" {
 		rd.Query = "#{query}"
+	}
+	switch rd.Protocol {
+	case "HTTP", "HTTPS", "#{protocol}":
+	default:
+		return nil, fmt.Errorf("redirect.protocol: must be HTTP, HTTPS or #{protocol}, not %q", rd.Protocol)
+	}
+	if rd.Port != "#{port}" {
+		if n, err := strconv.Atoi(rd.Port); err != nil || n < 1 || n > 65535 {
+			return nil, fmt.Errorf("redirect.port: must be 1–65535 or #{port}, not %q", rd.Port)
+		}
+	}
+	for _, part := range []string{rd.Host, rd.Path, rd.Query} {
+		if strings.ContainsFunc(part, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
+			return nil, fmt.Errorf("redirect: %q contains a control character", part)
+		}
 	}
 	switch c.StatusCode {
 	case "HTTP_301":
