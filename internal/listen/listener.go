@@ -29,7 +29,7 @@ type Conn struct {
 type Handshake struct {
 	Conn    *Conn
 	TLS     *tls.Conn // nil on a plain (HTTP) listener
-	Err     error // nil on success
+	Err     error     // nil on success
 	Latency time.Duration
 }
 

@@ -67,7 +67,7 @@ var Policies = map[string]Policy{
 	"ELBSecurityPolicy-TLS13-1-2-Ext1-2021-06": {
 		MinVersion: tls.VersionTLS12, MaxVersion: tls.VersionTLS13,
 		CipherSuites: suitesExt1, Curves: classicCurves,
-		Unavailable:  []string{"ECDHE-ECDSA-AES256-SHA384", "ECDHE-RSA-AES256-SHA384"},
+		Unavailable: []string{"ECDHE-ECDSA-AES256-SHA384", "ECDHE-RSA-AES256-SHA384"},
 	},
 	"ELBSecurityPolicy-TLS13-1-2-PQ-2025-09": {
 		MinVersion: tls.VersionTLS12, MaxVersion: tls.VersionTLS13,
