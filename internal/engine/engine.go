@@ -297,6 +297,9 @@ func (e *Engine) startListener(inner net.Listener, lg *listenerGen) *listenerRun
 	rt.srv = &http.Server{
 		Handler:           http.HandlerFunc(e.serveHTTP),
 		ReadHeaderTimeout: 60 * time.Second,
+		// net/http would answer OPTIONS * itself, and the desync verdict of that request would then be taken by
+		// the next one.
+		DisableGeneralOptionsHandler: true,
 		IdleTimeout:       time.Duration(lg.idleTimeoutSeconds) * time.Second,
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(e.log.Handler(), slog.LevelDebug),
@@ -533,7 +536,8 @@ type desyncVerdicts struct {
 func (d desyncVerdicts) NextVerdict() (httpproxy.DesyncVerdict, bool) {
 	v, ok := d.conn.Next()
 	if !ok {
-		return httpproxy.DesyncVerdict{}, false
+		// No verdict for a request the tracker should have seen: fail closed, as for a request it lost track of.
+		v = desync.Verdict{Class: desync.Severe, Reason: desync.ReasonUnknownBoundary}
 	}
 	dec := d.mode.Decide(v.Class)
 	return httpproxy.DesyncVerdict{Class: v.Class.String(), Reason: v.Reason, Block: dec.Block, CloseAfter: dec.CloseAfter}, true
