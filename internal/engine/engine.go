@@ -300,9 +300,9 @@ func (e *Engine) startListener(inner net.Listener, lg *listenerGen) *listenerRun
 		// net/http would answer OPTIONS * itself, and the desync verdict of that request would then be taken by
 		// the next one.
 		DisableGeneralOptionsHandler: true,
-		IdleTimeout:       time.Duration(lg.idleTimeoutSeconds) * time.Second,
-		MaxHeaderBytes:    64 << 10,
-		ErrorLog:          slog.NewLogLogger(e.log.Handler(), slog.LevelDebug),
+		IdleTimeout:                  time.Duration(lg.idleTimeoutSeconds) * time.Second,
+		MaxHeaderBytes:               64 << 10,
+		ErrorLog:                     slog.NewLogLogger(e.log.Handler(), slog.LevelDebug),
 		ConnContext: func(ctx context.Context, c net.Conn) context.Context {
 			return context.WithValue(ctx, connKey{}, listen.FromTLS(c))
 		},

@@ -124,7 +124,13 @@ func (e *Engine) fillConnInfo(ci *httpproxy.ConnInfo, g *listenerGen, c *listen.
 	if ap, err := netip.ParseAddrPort(c.RemoteAddr().String()); err == nil {
 		ci.SetClient(ap)
 	}
-	ci.Port = strconv.Itoa(g.port)
+	// The bound port, which is the document's except when it asked for port 0.
+	if ap, err := netip.ParseAddrPort(c.LocalAddr().String()); err == nil {
+		ci.SetPort(strconv.Itoa(int(ap.Port())))
+	} else {
+		ci.SetPort(strconv.Itoa(g.port))
+	}
+	ci.ChosenCert = g.chosenCertName(cs.ServerName)
 	ci.ServerName = cs.ServerName
 	ci.TLSVersion, ci.TLSCipher = cs.Version, cs.CipherSuite
 }

@@ -80,6 +80,9 @@ func stripOwned(h http.Header, owned []string) {
 type Field struct {
 	Name  string // canonical
 	Value string
+	// values is Value as the one-element slice a header map holds, built once per connection (NewConnInfo) so
+	// that requests share it instead of allocating it; its capacity is 1, so an append elsewhere copies.
+	values []string
 }
 
 // MaxHeaderValue is the largest header value mtlslb forwards (alb-compat §3.2); a larger identity value makes
@@ -100,8 +103,9 @@ type ConnInfo struct {
 	Client     netip.AddrPort
 	ClientIP   netip.Addr
 	ClientAddr string
-	// Port is the listener's port as text (X-Forwarded-Port).
-	Port string
+	// Port is the listener's port as text (X-Forwarded-Port); set it with SetPort.
+	Port       string
+	portValues []string
 	// ServerName is the TLS SNI the client sent ("" for none or plain HTTP).
 	ServerName string
 	// TLSVersion and TLSCipher are the negotiated TLS parameters (0 for plain HTTP), for the access log.
@@ -129,6 +133,12 @@ type DesyncVerdict struct {
 	Block, CloseAfter bool
 }
 
+// SetPort records the listener's port as X-Forwarded-Port will carry it.
+func (ci *ConnInfo) SetPort(port string) {
+	ci.Port = port
+	ci.portValues = []string{port}[:1:1]
+}
+
 // SetClient records the peer's address in its three forms.
 func (ci *ConnInfo) SetClient(ap netip.AddrPort) {
 	ci.Client = ap
@@ -139,6 +149,9 @@ func (ci *ConnInfo) SetClient(ap netip.AddrPort) {
 // NewConnInfo returns the ConnInfo of a connection with fields, checking the size limit once.
 func NewConnInfo(traceID [16]byte, fields []Field) *ConnInfo {
 	ci := &ConnInfo{TraceID: traceID, Fields: fields}
+	for i := range fields {
+		fields[i].values = []string{fields[i].Value}[:1:1]
+	}
 	for _, f := range fields {
 		if len(f.Value) > MaxHeaderValue {
 			ci.Oversize = f.Name

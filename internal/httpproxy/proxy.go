@@ -468,12 +468,20 @@ func rewrite(pr *httputil.ProxyRequest) {
 	} else {
 		out["X-Forwarded-Proto"] = protoHTTP
 	}
-	out["X-Forwarded-Port"] = []string{x.ci.Port}
+	if x.ci.portValues != nil {
+		out["X-Forwarded-Port"] = x.ci.portValues
+	} else {
+		out["X-Forwarded-Port"] = []string{x.ci.Port}
+	}
 	if x.traceID != "" {
 		out[traceid.HeaderName] = []string{x.traceID}
 	}
 	for _, f := range x.ci.Fields {
-		out[f.Name] = []string{f.Value}
+		if f.values != nil {
+			out[f.Name] = f.values
+		} else {
+			out[f.Name] = []string{f.Value}
+		}
 	}
 	x.sent = h.cfg.Now()
 }
