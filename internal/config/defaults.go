@@ -20,7 +20,10 @@ const (
 	DefaultDeregistrationDelaySeconds = 300
 	DefaultStickinessCookieSeconds    = 86400
 
-	DefaultHealthCheckPath               = "/"
+	DefaultHealthCheckPath = "/"
+	// DefaultHealthCheckGRPCPath is ALB's check path of GRPC target groups: a method no service has, so a
+	// live gRPC server answers Unimplemented (12), the default grpc_code.
+	DefaultHealthCheckGRPCPath           = "/AWS.ALB/healthcheck"
 	DefaultHealthCheckIntervalSeconds    = 30
 	DefaultHealthCheckHTTPTimeoutSeconds = 5
 	DefaultHealthCheckTCPTimeoutSeconds  = 10
@@ -151,6 +154,9 @@ func setTargetGroupDefaults(tg *TargetGroup) {
 	case ProtocolHTTP, ProtocolHTTPS:
 		if hc.Path == "" {
 			hc.Path = DefaultHealthCheckPath
+			if tg.ProtocolVersion == "GRPC" {
+				hc.Path = DefaultHealthCheckGRPCPath
+			}
 		}
 		setInt(&hc.TimeoutSeconds, DefaultHealthCheckHTTPTimeoutSeconds)
 		if hc.Matcher == nil {

@@ -1,10 +1,12 @@
 package health
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/url"
@@ -53,8 +55,12 @@ type Config struct {
 	// target unhealthy.
 	UnhealthyThreshold int
 	// Matcher is the set of healthy response codes of HTTP and HTTPS
-	// checks.
+	// checks (gRPC status codes when GRPC is set).
 	Matcher Matcher
+	// GRPC makes an HTTP or HTTPS check a gRPC one, as ALB's for GRPC target
+	// groups: a POST over HTTP/2 (h2c for HTTP) to Path with an empty gRPC
+	// message, judged by the grpc-status of the answer.
+	GRPC bool
 }
 
 // Target is one checked backend.
@@ -201,7 +207,15 @@ func (c *Checker) newTransport() *http.Transport {
 	if c.opts.TLSConfig != nil {
 		tlsCfg = c.opts.TLSConfig.Clone()
 	}
+	var protos *http.Protocols
+	if c.cfg.GRPC {
+		// gRPC needs HTTP/2: over TLS by ALPN, in clear with prior knowledge.
+		protos = new(http.Protocols)
+		protos.SetHTTP2(true)
+		protos.SetUnencryptedHTTP2(true)
+	}
 	return &http.Transport{
+		Protocols:   protos,
 		Proxy:       nil, // never through an environment proxy: the target itself is checked
 		DialContext: c.opts.Dial,
 		// A new connection per check, as ALB, so a check proves the target
@@ -326,6 +340,9 @@ func (c *Checker) check(ctx context.Context, i int) result {
 		}
 		_ = conn.Close() // the connect was the check; a close error says nothing of the target
 		return result{ok: true}
+	}
+	if c.cfg.GRPC {
+		return c.checkGRPC(cctx, i)
 	}
 	req, err := http.NewRequestWithContext(cctx, http.MethodGet, c.urls[i], nil)
 	if err != nil {
@@ -453,4 +470,45 @@ func (c *Checker) Inherit(prev *Checker) {
 		c.statuses[i] = s
 	}
 	c.publishLocked()
+}
+
+// grpcEmptyMessage is a gRPC frame holding an empty message: not compressed, length 0.
+var grpcEmptyMessage = []byte{0, 0, 0, 0, 0}
+
+// checkGRPC sends a unary gRPC call with an empty message to the check path and judges the grpc-status
+// (from the trailers, or from the headers of a trailers-only answer), as ALB's gRPC health checks do.
+func (c *Checker) checkGRPC(ctx context.Context, i int) result {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.urls[i], bytes.NewReader(grpcEmptyMessage))
+	if err != nil {
+		return result{reason: ReasonInternalError, description: descInternal, err: fmt.Errorf("building check request: %w", err)}
+	}
+	req.Header.Set("User-Agent", UserAgent)
+	req.Header.Set("Content-Type", "application/grpc")
+	req.Header.Set("TE", "trailers")
+	resp, err := c.client.Do(req)
+	if err != nil {
+		return failure(ctx, err)
+	}
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+	_ = resp.Body.Close()
+	status := resp.Trailer.Get("Grpc-Status")
+	if status == "" {
+		status = resp.Header.Get("Grpc-Status")
+	}
+	code, err := strconv.Atoi(status)
+	if err != nil {
+		return result{
+			reason:      ReasonResponseCodeMismatch,
+			description: fmt.Sprintf("Health checks failed with these codes: [%d]", resp.StatusCode),
+			err:         fmt.Errorf("HTTP status %d without a grpc-status", resp.StatusCode),
+		}
+	}
+	if !c.cfg.Matcher.Match(code) {
+		return result{
+			reason:      ReasonResponseCodeMismatch,
+			description: fmt.Sprintf("Health checks failed with these codes: [%d]", code),
+			err:         fmt.Errorf("grpc-status %d does not match %s", code, c.cfg.Matcher),
+		}
+	}
+	return result{ok: true}
 }

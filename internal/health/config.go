@@ -9,8 +9,8 @@ import (
 )
 
 // FromConfig compiles a target group's health check from the configuration
-// document, after its defaults were applied and it was validated. gRPC
-// checks (grpc_code) are not supported yet and are reported as an error.
+// document, after its defaults were applied and it was validated. A
+// grpc_code matcher makes the check a gRPC one (GRPC target groups).
 func FromConfig(hc config.HealthCheck) (Config, error) {
 	cfg := Config{
 		Disabled:           hc.Enabled != nil && !*hc.Enabled,
@@ -32,12 +32,8 @@ func FromConfig(hc config.HealthCheck) (Config, error) {
 		parse := ParseMatcher
 		code := hc.Matcher.HTTPCode
 		if hc.Matcher.GRPCCode != "" {
-			// A GRPC target group gets grpc_code by default; with checks disabled it is never used, so it
-			// must not keep the group from compiling.
-			if !cfg.Disabled {
-				return Config{}, fmt.Errorf("compiling health check: grpc_code %q: gRPC health checks are not supported yet", hc.Matcher.GRPCCode)
-			}
 			parse, code = ParseGRPCMatcher, hc.Matcher.GRPCCode
+			cfg.GRPC = true
 		}
 		m, err := parse(code)
 		if err != nil {
