@@ -68,8 +68,8 @@ func TestFromConfigBadInput(t *testing.T) {
 			HealthyThresholdCount: 5, UnhealthyThresholdCount: 2}},
 		{"bad matcher", config.HealthCheck{Protocol: "HTTP", Path: "/", IntervalSeconds: 30, TimeoutSeconds: 5,
 			HealthyThresholdCount: 5, UnhealthyThresholdCount: 2, Matcher: &config.Matcher{HTTPCode: "200-599"}}},
-		{"gRPC matcher", config.HealthCheck{Protocol: "HTTP", Path: "/", IntervalSeconds: 30, TimeoutSeconds: 5,
-			HealthyThresholdCount: 5, UnhealthyThresholdCount: 2, Matcher: &config.Matcher{GRPCCode: "12"}}},
+		{"gRPC matcher out of range", config.HealthCheck{Protocol: "HTTP", Path: "/", IntervalSeconds: 30, TimeoutSeconds: 5,
+			HealthyThresholdCount: 5, UnhealthyThresholdCount: 2, Matcher: &config.Matcher{GRPCCode: "100"}}},
 		{"no defaults applied", config.HealthCheck{Protocol: "HTTP"}},
 	}
 	for _, tt := range tests {
