@@ -94,3 +94,38 @@ func desyncLogLines(t testing.TB, path string, n int) []string {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// TestRequestTimeout408: a client that starts a request and does not finish its head within the idle timeout
+// gets 408 and the connection closes, logged with error_reason RequestTimeout; an idle keep-alive connection
+// is closed without a word.
+func TestRequestTimeout408(t *testing.T) {
+	f := newFixture(t)
+	r := f.start(t, listenerYAML{mode: "off", attributes: "  idle_timeout_seconds: 1\n  access_logs: { enabled: true, path: access.log }"})
+	dial := func() (*tls.Conn, *bufio.Reader) {
+		conn, err := tls.Dial("tcp", r.addr, &tls.Config{RootCAs: f.root.Pool(), ServerName: "127.0.0.1"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { conn.Close() })
+		_ = conn.SetDeadline(time.Now().Add(boundedWait))
+		return conn, bufio.NewReader(conn)
+	}
+	conn, br := dial()
+	if _, err := io.WriteString(conn, "GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Half: "); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil || resp.StatusCode != http.StatusRequestTimeout || !resp.Close {
+		t.Fatalf("half a request: %v, %v; want 408 and close", resp, err)
+	}
+	line := desyncLogLines(t, filepath.Join(f.dir, "access.log"), 1)[0]
+	if !strings.Contains(line, " 408 - ") || !strings.Contains(line, `"RequestTimeout"`) || !strings.Contains(line, `"- - -"`) {
+		t.Errorf("access log: %s", line)
+	}
+
+	idle, ibr := dial()
+	if _, err := ibr.ReadByte(); err == nil {
+		t.Error("an idle connection got bytes instead of a silent close")
+	}
+	_ = idle
+}

@@ -292,11 +292,12 @@ func (e *Engine) startListener(inner net.Listener, lg *listenerGen) *listenerRun
 			return g.tlsConfig
 		},
 		Done: func(h listen.Handshake) bool { return e.handshakeDone(rt, h) },
-		Wrap: wrapDesync,
+		Wrap: func(c net.Conn, h listen.Handshake) net.Conn { return wrapDesync(rt, c, h) },
 	})
 	rt.srv = &http.Server{
-		Handler:           http.HandlerFunc(e.serveHTTP),
-		ReadHeaderTimeout: 60 * time.Second,
+		Handler: http.HandlerFunc(e.serveHTTP),
+		// A request head must arrive within the idle timeout, as ALB's (after which the client gets 408).
+		ReadHeaderTimeout: time.Duration(max(lg.idleTimeoutSeconds, 1)) * time.Second,
 		// net/http would answer OPTIONS * itself, and the desync verdict of that request would then be taken by
 		// the next one.
 		DisableGeneralOptionsHandler: true,
@@ -513,7 +514,7 @@ func (e *Engine) TargetHealth(group string) (targets []health.TargetHealth, ok b
 // request head are classified before net/http normalises them away (HTTP/2 has no such ambiguity). The
 // wrapped connection is no longer a *tls.Conn to net/http, which is what HTTP/1 needs: the identity comes from
 // the handshake, through ConnInfo.
-func wrapDesync(c net.Conn, h listen.Handshake) net.Conn {
+func wrapDesync(rt *listenerRuntime, c net.Conn, h listen.Handshake) net.Conn {
 	if h.TLS != nil && h.TLS.ConnectionState().NegotiatedProtocol == "h2" {
 		return c
 	}
@@ -524,7 +525,7 @@ func wrapDesync(c net.Conn, h listen.Handshake) net.Conn {
 	}
 	dc := desync.NewConn(c, desync.DefaultMaxHead)
 	ci.Desync = desyncVerdicts{conn: dc, mode: g.desync}
-	return dc
+	return &requestTimeoutConn{Conn: dc, headerTimeout: time.Duration(max(g.idleTimeoutSeconds, 1)) * time.Second, onTimeout: func() { requestTimedOut(rt, g, ci) }}
 }
 
 // desyncVerdicts adapts a desync.Conn to what the proxy asks of a connection.

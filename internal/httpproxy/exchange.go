@@ -216,3 +216,26 @@ func responseHeaderBytes(h http.Header, code int) int64 {
 	}
 	return int64(n)
 }
+
+// LogGenerated writes the access-log line of a response mtlslb sent outside any request it could parse (a 408
+// for a request that never completed): request "- - -", no rule evaluated.
+func (h *Handler) LogGenerated(ci *ConnInfo, code int, reason string) {
+	if h.accessLog == nil || !h.accessLog.Enabled() {
+		return
+	}
+	now := h.cfg.Now()
+	rec := accesslog.AccessRecord{
+		Type: accesslog.TypeHTTP, Time: now, ELB: h.cfg.ELB, ELBStatusCode: code, ErrorReason: reason,
+		MatchedRulePriority:   accesslog.PriorityNone,
+		RequestProcessingTime: accesslog.NotApplicable, TargetProcessingTime: accesslog.NotApplicable,
+		ResponseProcessingTime: accesslog.NotApplicable, RequestCreationTime: now,
+	}
+	if h.cfg.TLS {
+		rec.Type = accesslog.TypeHTTPS
+	}
+	if ci != nil {
+		rec.Client, rec.TLSCipher, rec.TLSVersion = ci.Client, ci.TLSCipher, ci.TLSVersion
+		rec.DomainName, rec.ChosenCert, rec.ConnTraceID = ci.ServerName, ci.ChosenCert, accesslog.TraceID(ci.TraceID)
+	}
+	h.accessLog.WriteAccess(&rec)
+}

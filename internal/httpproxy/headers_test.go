@@ -94,3 +94,27 @@ func FuzzRedirectLocation(f *testing.F) {
 		}
 	})
 }
+
+func TestForwardedHost(t *testing.T) {
+	cases := []struct {
+		host     string
+		preserve bool
+		tls      bool
+		port     string
+		want     string
+	}{
+		{"www.example.com", false, true, "8443", "www.example.com:8443"},
+		{"www.example.com", true, true, "8443", "www.example.com"},
+		{"www.example.com", false, true, "443", "www.example.com"},
+		{"www.example.com", false, false, "80", "www.example.com"},
+		{"www.example.com", false, false, "443", "www.example.com:443"},
+		{"www.example.com:9000", false, true, "8443", "www.example.com:9000"},
+		{"[2001:db8::1]", false, true, "8443", "[2001:db8::1]:8443"},
+		{"[2001:db8::1]:1", false, true, "8443", "[2001:db8::1]:1"},
+	}
+	for _, c := range cases {
+		if got := forwardedHost(c.host, c.preserve, c.tls, c.port); got != c.want {
+			t.Errorf("forwardedHost(%q, preserve=%v, tls=%v, %s) = %q, want %q", c.host, c.preserve, c.tls, c.port, got, c.want)
+		}
+	}
+}

@@ -442,7 +442,7 @@ func rewrite(pr *httputil.ProxyRequest) {
 	pr.Out.URL.Scheme = x.group.Scheme
 	pr.Out.URL.Host = x.target.URL.Host
 	// SetURL would join paths; targets are addressed by host only, the path is the client's.
-	pr.Out.Host = pr.In.Host // ALB forwards the client's Host (preserve_host_header only changes its port)
+	pr.Out.Host = forwardedHost(pr.In.Host, h.cfg.PreserveHost, h.cfg.TLS, x.ci.Port)
 
 	out := pr.Out.Header
 	stripOwned(out, h.cfg.Owned)
@@ -484,6 +484,29 @@ func rewrite(pr *httputil.ProxyRequest) {
 		}
 	}
 	x.sent = h.cfg.Now()
+}
+
+// forwardedHost is the Host sent to targets. With preserve_host_header (ALB's attribute) it is the client's,
+// unchanged; without it (ALB's default) a Host without a port gets the listener's port appended when that
+// port is not the scheme's default, as ALB does ("www.example.com" on listener 8443 is sent as
+// "www.example.com:8443").
+func forwardedHost(host string, preserve, tls bool, port string) string {
+	if preserve || port == "" || host == "" {
+		return host
+	}
+	if (tls && port == "443") || (!tls && port == "80") {
+		return host
+	}
+	if strings.HasPrefix(host, "[") {
+		if strings.HasSuffix(host, "]") {
+			return host + ":" + port
+		}
+		return host
+	}
+	if strings.IndexByte(host, ':') >= 0 {
+		return host
+	}
+	return host + ":" + port
 }
 
 var (
