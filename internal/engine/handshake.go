@@ -2,11 +2,8 @@ package engine
 
 import (
 	"crypto/tls"
-	"crypto/x509"
-	"errors"
 	"net/netip"
 	"strconv"
-	"strings"
 
 	"github.com/mtlslb/mtlslb/internal/accesslog"
 	"github.com/mtlslb/mtlslb/internal/clientcert"
@@ -14,7 +11,6 @@ import (
 	"github.com/mtlslb/mtlslb/internal/listen"
 	"github.com/mtlslb/mtlslb/internal/route"
 	"github.com/mtlslb/mtlslb/internal/tlsconfig"
-	"github.com/mtlslb/mtlslb/internal/truststore"
 )
 
 // handshakeDone runs once per accepted connection: it writes the connection-log line and, on success,
@@ -29,7 +25,7 @@ func (e *Engine) handshakeDone(rt *listenerRuntime, h listen.Handshake) bool {
 		return true
 	}
 	cs := h.TLS.ConnectionState()
-	status, leaf := outcome(h.Err, g.mode, cs)
+	status, leaf := tlsconfig.HandshakeStatus(h.Err, cs)
 	rt.m.HandshakeDone(status.Code(), h.Latency)
 	if h.Err != nil {
 		rt.m.ConnClosed()
@@ -65,31 +61,6 @@ func (e *Engine) handshakeDone(rt *listenerRuntime, h listen.Handshake) bool {
 		}
 	}
 	return true
-}
-
-// outcome maps a handshake result to its tls_verify_status and the leaf certificate to log.
-func outcome(err error, mode tlsconfig.Mode, cs tls.ConnectionState) (truststore.Status, *x509.Certificate) {
-	var leaf *x509.Certificate
-	if len(cs.PeerCertificates) > 0 {
-		leaf = cs.PeerCertificates[0]
-	}
-	if err == nil {
-		return truststore.StatusSuccess, leaf
-	}
-	var ve *truststore.VerifyError
-	if errors.As(err, &ve) {
-		return ve.Result.Status, ve.Result.Leaf
-	}
-	// crypto/tls parses the client's certificates before VerifyConnection sees them, so the two certificate
-	// failures it catches first are recognised by its messages (there is no typed error for them).
-	msg := err.Error()
-	switch {
-	case strings.Contains(msg, "failed to parse client certificate"):
-		return truststore.StatusClientCertInvalid, nil
-	case strings.Contains(msg, "client sent certificate containing RSA key larger than"):
-		return truststore.StatusClientCertTypeUnsupported, nil
-	}
-	return truststore.StatusUnmappedConnectionError, leaf
 }
 
 // connFields computes, once per connection, the headers of alb-compat §3.1 for the listener's mode.

@@ -328,18 +328,7 @@ func misdirected(rules *route.Table, sni, host string) bool {
 	return rules.CertPolicy(sni) != rules.CertPolicy(host)
 }
 
-func hostOnly(h string) string {
-	if strings.HasPrefix(h, "[") {
-		if end := strings.IndexByte(h, ']'); end > 0 {
-			return h[1:end]
-		}
-		return h
-	}
-	if i := strings.LastIndexByte(h, ':'); i >= 0 {
-		return h[:i]
-	}
-	return h
-}
+func hostOnly(h string) string { return route.HostOnly(h) }
 
 func (h *Handler) forward(x *exchange, r *http.Request, a *Action) {
 	g := a.Groups[0]

@@ -281,6 +281,12 @@ func hostName(r *http.Request) string {
 	if h == "" && r.URL != nil {
 		h = r.URL.Host
 	}
+	return HostOnly(h)
+}
+
+// HostOnly is a Host header's host without its port: "[::1]:443" gives "::1", "example.com:8443"
+// "example.com".
+func HostOnly(h string) string {
 	if strings.HasPrefix(h, "[") {
 		if end := strings.IndexByte(h, ']'); end > 0 {
 			return h[1:end]

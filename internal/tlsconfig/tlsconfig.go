@@ -10,7 +10,9 @@ package tlsconfig
 import (
 	"crypto/tls"
 	"crypto/x509"
+	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/mtlslb/mtlslb/internal/truststore"
@@ -159,4 +161,30 @@ func orDefault(name string) string {
 		return DefaultPolicy
 	}
 	return name
+}
+
+// HandshakeStatus maps the result of a server handshake built by Build to its tls_verify_status and the leaf
+// certificate to log: the one mapping of HTTPS, TLS and TCP-terminating listeners alike.
+func HandshakeStatus(err error, cs tls.ConnectionState) (truststore.Status, *x509.Certificate) {
+	var leaf *x509.Certificate
+	if len(cs.PeerCertificates) > 0 {
+		leaf = cs.PeerCertificates[0]
+	}
+	if err == nil {
+		return truststore.StatusSuccess, leaf
+	}
+	var ve *truststore.VerifyError
+	if errors.As(err, &ve) {
+		return ve.Result.Status, ve.Result.Leaf
+	}
+	// crypto/tls parses the client's certificates before VerifyConnection sees them, so the two certificate
+	// failures it catches first are recognised by its messages (there is no typed error for them).
+	msg := err.Error()
+	switch {
+	case strings.Contains(msg, "failed to parse client certificate"):
+		return truststore.StatusClientCertInvalid, nil
+	case strings.Contains(msg, "client sent certificate containing RSA key larger than"):
+		return truststore.StatusClientCertTypeUnsupported, nil
+	}
+	return truststore.StatusUnmappedConnectionError, leaf
 }
