@@ -23,7 +23,7 @@ func (rc *ruleCompiler) add(path, format string, args ...any) {
 // compileRule compiles rules[i]; path is "rules[i]".
 func compileRule(path string, i int, cr *config.Rule) (rule, error) {
 	rc := &ruleCompiler{}
-	r := rule{priority: cr.Priority, index: i, requireCert: cr.RequireClientCertificate, certPolicy: cr.RequireClientCertificate}
+	r := rule{priority: cr.Priority, index: i, certPolicy: cr.RequireClientCertificate}
 	if cr.Priority < MinPriority || cr.Priority > MaxPriority {
 		rc.add(path+".priority", "%d is not between %d and %d", cr.Priority, MinPriority, MaxPriority)
 	}

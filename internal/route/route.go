@@ -45,6 +45,9 @@ type Table struct {
 	// priorities[i] is the priority of rules[i] of the slice given to
 	// Compile (t.rules is in priority order instead).
 	priorities []int
+	// requireCert[i] is rules[i]'s require_client_certificate, by the same
+	// index, so the per-request check is one load.
+	requireCert []bool
 }
 
 // rule is a compiled config.Rule.
@@ -52,8 +55,6 @@ type rule struct {
 	priority int
 	index    int // position in the slice given to Compile
 	conds    []condition
-	// requireCert is the rule's require_client_certificate.
-	requireCert bool
 	// hosts are the host_header patterns of the rule (nil: any host), for CertPolicy.
 	hosts []Pattern
 	// certPolicy is whether the rule looks at the client certificate (a client_certificate condition or
@@ -98,7 +99,7 @@ type queryPair struct {
 // rules[i].conditions[j]…, joined with errors.Join. The indexes Match
 // returns are positions in rules.
 func Compile(rules []config.Rule) (*Table, error) {
-	t := &Table{rules: make([]rule, 0, len(rules)), priorities: make([]int, len(rules))}
+	t := &Table{rules: make([]rule, 0, len(rules)), priorities: make([]int, len(rules)), requireCert: make([]bool, len(rules))}
 	var errs []error
 	byPriority := make(map[int]int, len(rules))
 	for i := range rules {
@@ -109,6 +110,7 @@ func Compile(rules []config.Rule) (*Table, error) {
 		}
 		p := rules[i].Priority
 		t.priorities[i] = p
+		t.requireCert[i] = rules[i].RequireClientCertificate
 		if first, dup := byPriority[p]; dup {
 			errs = append(errs, fmt.Errorf("%s.priority: %d is also the priority of rules[%d]", path, p, first))
 		} else {
@@ -230,15 +232,10 @@ func (c *condition) match(in *request) bool {
 // RequiresClientCertificate reports whether the rule at index i (of the slice given to Compile) has
 // require_client_certificate.
 func (t *Table) RequiresClientCertificate(i int) bool {
-	if t == nil || i < 0 {
+	if t == nil || i < 0 || i >= len(t.requireCert) {
 		return false
 	}
-	for k := range t.rules {
-		if t.rules[k].index == i {
-			return t.rules[k].requireCert
-		}
-	}
-	return false
+	return t.requireCert[i]
 }
 
 // CertPolicy summarises how the rules treat client certificates for requests to host: bit k is set when the
