@@ -503,24 +503,32 @@ func loadCertificates(l config.Listener, opts CompileOptions) ([]tls.Certificate
 	var errs []error
 	var certs []tls.Certificate
 	for j, c := range l.Certificates {
-		certPEM, err := opts.ReadFile(c.Certificate.Path())
+		pair, err := readKeyPair(c.Certificate, c.PrivateKey, opts.ReadFile)
 		if err != nil {
-			errs = append(errs, fmt.Errorf("certificates[%d].certificate: %w", j, err))
-			continue
-		}
-		keyPEM, err := opts.ReadFile(c.PrivateKey.Path())
-		if err != nil {
-			errs = append(errs, fmt.Errorf("certificates[%d].private_key: %w", j, err))
-			continue
-		}
-		pair, err := tls.X509KeyPair(certPEM, keyPEM)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("certificates[%d]: %s with %s: %w", j, c.Certificate.Path(), c.PrivateKey.Path(), err))
+			errs = append(errs, fmt.Errorf("certificates[%d]%w", j, err))
 			continue
 		}
 		certs = append(certs, pair)
 	}
 	return certs, errs
+}
+
+// readKeyPair reads a PEM certificate (chain) and its key. Its errors start with the key that is wrong
+// (".certificate: …", ".private_key: …", or ": cert with key: …") so callers prefix the document path.
+func readKeyPair(cert, key config.FilePath, readFile func(string) ([]byte, error)) (tls.Certificate, error) {
+	certPEM, err := readFile(cert.Path())
+	if err != nil {
+		return tls.Certificate{}, fmt.Errorf(".certificate: %w", err)
+	}
+	keyPEM, err := readFile(key.Path())
+	if err != nil {
+		return tls.Certificate{}, fmt.Errorf(".private_key: %w", err)
+	}
+	pair, err := tls.X509KeyPair(certPEM, keyPEM)
+	if err != nil {
+		return tls.Certificate{}, fmt.Errorf(": %s with %s: %w", cert.Path(), key.Path(), err)
+	}
+	return pair, nil
 }
 
 // chosenCert is a listener certificate and the name the access log gives it (chosen_cert_arn: ALB logs the

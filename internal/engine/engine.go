@@ -163,32 +163,31 @@ func (e *Engine) Apply(cd *Compiled) error {
 	}
 
 	// Open every new socket first: a port that cannot be bound rejects the whole document.
-	opened := map[string]net.Listener{}
+	type want struct {
+		index int
+		addr  string
+	}
+	var wanted []want
 	for _, lg := range snap.listeners {
-		if _, ok := e.listeners[lg.addr]; ok {
-			continue
+		if _, ok := e.listeners[lg.addr]; !ok {
+			wanted = append(wanted, want{lg.index, lg.addr})
 		}
-		ln, err := net.Listen("tcp", lg.addr)
-		if err != nil {
-			for _, l := range opened {
-				_ = l.Close()
-			}
-			return fmt.Errorf("listeners[%d]: opening %s: %w", lg.index, lg.addr, err)
-		}
-		opened[lg.addr] = ln
 	}
 	for _, lg := range snap.l4 {
-		if _, ok := e.l4[lg.addr]; ok {
-			continue
+		if _, ok := e.l4[lg.addr]; !ok {
+			wanted = append(wanted, want{lg.index, lg.addr})
 		}
-		ln, err := net.Listen("tcp", lg.addr)
+	}
+	opened := map[string]net.Listener{}
+	for _, w := range wanted {
+		ln, err := net.Listen("tcp", w.addr)
 		if err != nil {
 			for _, l := range opened {
 				_ = l.Close()
 			}
-			return fmt.Errorf("listeners[%d]: opening %s: %w", lg.index, lg.addr, err)
+			return fmt.Errorf("listeners[%d]: opening %s: %w", w.index, w.addr, err)
 		}
-		opened[lg.addr] = ln
+		opened[w.addr] = ln
 	}
 
 	logs, err := e.logs.acquire(snap)
@@ -394,7 +393,7 @@ func (e *Engine) Shutdown(ctx context.Context) error {
 	if e.drainTimer != nil {
 		e.drainTimer.Stop()
 	}
-	e.transports.closeIdle()
+	e.transports.close()
 	if err := e.logs.closeAll(); err != nil && firstErr == nil {
 		firstErr = err
 	}
@@ -456,8 +455,9 @@ func (e *Engine) retainTargetsLocked(snap *snapshot) {
 		return 0
 	})
 	for _, d := range done {
+		// Requests still running are not cut; the target gets no new ones, and its idle pooled connections close
+		// with the pool's idle timeout.
 		e.log.Info("target drained", "target_group", d.Group, "target", d.Target.ID, "outstanding", d.Target.Outstanding())
-		e.transports.closeTarget(d.Target.ID)
 	}
 	if e.drainTimer != nil {
 		e.drainTimer.Stop()

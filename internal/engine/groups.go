@@ -69,13 +69,9 @@ func compileTargetGroup(tg config.TargetGroup, opts CompileOptions, transports *
 	}
 	g.transportKey = ucfg.Key()
 
-	hc, err := health.FromConfig(tg.HealthCheck)
+	hc, err := healthConfig(tg, opts)
 	if err != nil {
-		return nil, fmt.Errorf("health_check: %w", err)
-	}
-	if iv := opts.HealthCheckInterval; iv > 0 {
-		hc.Interval = iv
-		hc.Timeout = min(hc.Timeout, iv)
+		return nil, err
 	}
 	gcfg := balance.GroupConfig{
 		Name:      tg.Name,
@@ -111,14 +107,12 @@ func compileTargetGroup(tg config.TargetGroup, opts CompileOptions, transports *
 		stick = time.Duration(st.CookieDurationSeconds) * time.Second
 	}
 	g.proxy = httpproxy.NewTargetGroup(httpproxy.TargetGroup{
-		Name:       tg.Name,
-		Balancer:   g.balancer,
-		Scheme:     scheme,
-		GRPC:       tg.ProtocolVersion == "GRPC",
-		Stickiness: stick,
-		ErrorReason: func(err error) (int, string) {
-			return upstream.ErrorReason(err)
-		},
+		Name:        tg.Name,
+		Balancer:    g.balancer,
+		Scheme:      scheme,
+		GRPC:        tg.ProtocolVersion == "GRPC",
+		Stickiness:  stick,
+		ErrorReason: upstream.ErrorReason,
 	}, transport)
 	return g, nil
 }
@@ -136,17 +130,9 @@ func (s *transportSet) get(tg config.TargetGroup, readFile func(string) ([]byte,
 	cfg := upstream.Config{Protocol: string(tg.Protocol), Version: tg.ProtocolVersion, ResponseHeaderTimeout: timeout}
 	if t := tg.TLS; t != nil && tg.Protocol == config.ProtocolHTTPS {
 		if !t.Certificate.IsZero() {
-			certPEM, err := readFile(t.Certificate.Path())
+			pair, err := readKeyPair(t.Certificate, t.PrivateKey, readFile)
 			if err != nil {
-				return nil, upstream.Config{}, fmt.Errorf("tls.certificate: %w", err)
-			}
-			keyPEM, err := readFile(t.PrivateKey.Path())
-			if err != nil {
-				return nil, upstream.Config{}, fmt.Errorf("tls.private_key: %w", err)
-			}
-			pair, err := tls.X509KeyPair(certPEM, keyPEM)
-			if err != nil {
-				return nil, upstream.Config{}, fmt.Errorf("tls: %s with %s: %w", t.Certificate, t.PrivateKey, err)
+				return nil, upstream.Config{}, fmt.Errorf("tls%w", err)
 			}
 			cfg.ClientCertificate = &pair
 		}
@@ -173,9 +159,18 @@ func (s *transportSet) get(tg config.TargetGroup, readFile func(string) ([]byte,
 // retain closes the transports no target group of the applied snapshot uses.
 func (s *transportSet) retain(keys []upstream.Key) { s.pool.Retain(keys...) }
 
-func (s *transportSet) closeIdle() { s.pool.Close() }
+// close retires every transport (engine shutdown).
+func (s *transportSet) close() { s.pool.Close() }
 
-// closeTarget is called when a drained target's delay ran out. Its requests in flight have had the delay to
-// finish; the pool closes idle connections of transports no snapshot uses, and a target that left every group
-// gets no new requests, so its remaining idle connections expire with the pool's idle timeout.
-func (s *transportSet) closeTarget(string) {}
+// healthConfig compiles a target group's health check, with the test override of CompileOptions.
+func healthConfig(tg config.TargetGroup, opts CompileOptions) (health.Config, error) {
+	hc, err := health.FromConfig(tg.HealthCheck)
+	if err != nil {
+		return health.Config{}, fmt.Errorf("health_check: %w", err)
+	}
+	if iv := opts.HealthCheckInterval; iv > 0 {
+		hc.Interval = iv
+		hc.Timeout = min(hc.Timeout, iv)
+	}
+	return hc, nil
+}

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"crypto/tls"
+	"net"
 	"net/netip"
 	"strconv"
 
@@ -92,11 +93,11 @@ func connFields(g *listenerGen, cs tls.ConnectionState, v *clientcert.Values) []
 
 // fillConnInfo records what every request of the connection needs besides its headers.
 func (e *Engine) fillConnInfo(ci *httpproxy.ConnInfo, g *listenerGen, c *listen.Conn, cs tls.ConnectionState) {
-	if ap, err := netip.ParseAddrPort(c.RemoteAddr().String()); err == nil {
+	if ap, ok := addrPort(c.RemoteAddr()); ok {
 		ci.SetClient(ap)
 	}
 	// The bound port, which is the document's except when it asked for port 0.
-	if ap, err := netip.ParseAddrPort(c.LocalAddr().String()); err == nil {
+	if ap, ok := addrPort(c.LocalAddr()); ok {
 		ci.SetPort(strconv.Itoa(int(ap.Port())))
 	} else {
 		ci.SetPort(strconv.Itoa(g.port))
@@ -104,4 +105,14 @@ func (e *Engine) fillConnInfo(ci *httpproxy.ConnInfo, g *listenerGen, c *listen.
 	ci.ChosenCert = g.chosenCertName(cs.ServerName)
 	ci.ServerName = cs.ServerName
 	ci.TLSVersion, ci.TLSCipher = cs.Version, cs.CipherSuite
+}
+
+// addrPort reads a socket address without formatting and parsing it again (it runs on every connection).
+func addrPort(a net.Addr) (netip.AddrPort, bool) {
+	if t, ok := a.(*net.TCPAddr); ok {
+		ap := t.AddrPort()
+		return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port()), true
+	}
+	ap, err := netip.ParseAddrPort(a.String())
+	return ap, err == nil
 }

@@ -39,13 +39,9 @@ func compileL4TargetGroup(tg config.TargetGroup, g *groupRuntime, opts CompileOp
 	if err != nil {
 		return fmt.Errorf("attributes.load_balancing_algorithm_type: %w", err)
 	}
-	hc, err := health.FromConfig(tg.HealthCheck)
+	hc, err := healthConfig(tg, opts)
 	if err != nil {
-		return fmt.Errorf("health_check: %w", err)
-	}
-	if iv := opts.HealthCheckInterval; iv > 0 {
-		hc.Interval = iv
-		hc.Timeout = min(hc.Timeout, iv)
+		return err
 	}
 	targets := health.TargetsFromConfig(tg.Targets)
 	if !hc.Disabled && len(targets) > 0 {

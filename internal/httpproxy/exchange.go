@@ -5,6 +5,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"strconv"
 	"sync"
 	"time"
 
@@ -175,24 +176,7 @@ func requestURL(r *http.Request, tls bool, port int) string {
 	if tls {
 		scheme = "https://"
 	}
-	return scheme + hostOnly(r.Host) + ":" + itoa(port) + r.RequestURI
-}
-
-func itoa(n int) string {
-	if n >= 0 && n < 65536 {
-		var b [5]byte
-		i := len(b)
-		for {
-			i--
-			b[i] = byte('0' + n%10)
-			n /= 10
-			if n == 0 {
-				break
-			}
-		}
-		return string(b[i:])
-	}
-	return "0"
+	return scheme + hostOnly(r.Host) + ":" + strconv.Itoa(port) + r.RequestURI
 }
 
 // requestHeaderBytes estimates the bytes of the request line and headers as the client sent them.

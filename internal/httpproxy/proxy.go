@@ -2,6 +2,7 @@ package httpproxy
 
 import (
 	"context"
+	"errors"
 	"io"
 	"log/slog"
 	"net"
@@ -63,8 +64,8 @@ type Config struct {
 	// default action.
 	Rules   *route.Table
 	Actions []*Action
-	// XFF is the X-Forwarded-For mode; PreserveHost forwards the client's Host unchanged (always true here: see
-	// rewrite) and is kept for the day targets are addressed by name.
+	// XFF is the X-Forwarded-For mode; PreserveHost is preserve_host_header: the client's Host unchanged rather
+	// than with the listener's port appended (see forwardedHost).
 	XFF          XFFMode
 	PreserveHost bool
 	// Misdirected turns on the 421 check: the rules give different hosts different client-certificate policies.
@@ -529,7 +530,7 @@ func (g *TargetGroup) proxyError(w http.ResponseWriter, r *http.Request, err err
 // DefaultErrorReason maps a round-trip error to 504 for timeouts and 502 otherwise, with ALB-style reasons.
 func DefaultErrorReason(err error) (int, string) {
 	var ne net.Error
-	if ok := asNetError(err, &ne); ok && ne.Timeout() {
+	if errors.As(err, &ne) && ne.Timeout() {
 		return http.StatusGatewayTimeout, "TargetTimeout"
 	}
 	return http.StatusBadGateway, "TargetConnectionError"
@@ -584,30 +585,10 @@ func (h *Handler) finish(x *exchange, r *http.Request) {
 	if code != 460 && h.cfg.Observe != nil {
 		h.cfg.Observe(code, x.w.generated)
 	}
-	if x.errorReason != "" && code == 460 {
-		// Nothing was written: the access log still says what happened.
-	}
 	if h.accessLog == nil || !h.accessLog.Enabled() {
 		return
 	}
 	rec := &x.rec
 	h.fillRecord(x, r, rec, code)
 	h.accessLog.WriteAccess(rec)
-}
-
-// Accept-dependent bodies of generated responses live in respond.go.
-
-func asNetError(err error, ne *net.Error) bool {
-	for err != nil {
-		if e, ok := err.(net.Error); ok {
-			*ne = e
-			return true
-		}
-		u, ok := err.(interface{ Unwrap() error })
-		if !ok {
-			return false
-		}
-		err = u.Unwrap()
-	}
-	return false
 }
