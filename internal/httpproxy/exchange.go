@@ -69,13 +69,17 @@ func (w *responseWriter) Unwrap() http.ResponseWriter { return w.rw }
 
 // countingBody counts the request body bytes read.
 type countingBody struct {
-	rc io.ReadCloser
-	n  int64
+	rc  io.ReadCloser
+	n   int64
+	err error // the first read error other than io.EOF: the client's, not the target's
 }
 
 func (b *countingBody) Read(p []byte) (int, error) {
 	n, err := b.rc.Read(p)
 	b.n += int64(n)
+	if err != nil && err != io.EOF && b.err == nil {
+		b.err = err
+	}
 	return n, err
 }
 

@@ -18,6 +18,7 @@ import (
 	"github.com/mtlslb/mtlslb/internal/balance"
 	"github.com/mtlslb/mtlslb/internal/route"
 	"github.com/mtlslb/mtlslb/internal/traceid"
+	"github.com/mtlslb/mtlslb/internal/upstream"
 )
 
 // XFFMode is the load balancer's xff_header_processing_mode.
@@ -132,6 +133,8 @@ type TargetGroup struct {
 	// ErrorReason maps a round-trip error to the status to answer and ALB's error_reason.
 	ErrorReason func(error) (int, string)
 	proxy       *httputil.ReverseProxy
+	// direct lends connections for the direct HTTP/1.1 path (direct.go); nil when the transport has none.
+	direct *upstream.ConnSource
 }
 
 // NewTargetGroup returns a TargetGroup forwarding through transport.
@@ -144,6 +147,7 @@ func NewTargetGroup(tg TargetGroup, transport http.RoundTripper) *TargetGroup {
 		g.ErrorReason = DefaultErrorReason
 	}
 	g.Cookie = groupCookie(g.Name)
+	g.direct = upstream.Direct(transport)
 	g.proxy = &httputil.ReverseProxy{
 		Rewrite:        rewrite,
 		Transport:      transport,
@@ -383,12 +387,16 @@ func (h *Handler) forward(x *exchange, r *http.Request, a *Action) {
 	}
 	t.Begin()
 	defer t.End()
-	// The exchange rides on the request's context so the ReverseProxy hooks (shared by every request of the
-	// target group) can find it.
-	r2 := r.WithContext(context.WithValue(r.Context(), exchangeKey{}, x))
 	if x.closeAfter {
 		x.w.Header().Set("Connection", "close")
 	}
+	if g.directOK(r) {
+		h.direct(x, r, g)
+		return
+	}
+	// The exchange rides on the request's context so the ReverseProxy hooks (shared by every request of the
+	// target group) can find it.
+	r2 := r.WithContext(context.WithValue(r.Context(), exchangeKey{}, x))
 	g.proxy.ServeHTTP(&x.w, r2)
 }
 
@@ -439,44 +447,65 @@ func rewrite(pr *httputil.ProxyRequest) {
 
 	out := pr.Out.Header
 	stripOwned(out, h.cfg.Owned)
-
 	// ReverseProxy removed the inbound X-Forwarded-* from Out; ALB's modes decide what goes on.
-	clientIP := x.ci.ClientAddr
-	switch h.cfg.XFF {
+	x.forwardingHeaders(pr.In.Header, mapSink(out))
+	x.sent = h.cfg.Now()
+}
+
+// headerSink receives the headers mtlslb adds to a forwarded request: a header map (the ReverseProxy path) or
+// the wire (the direct path).
+type headerSink interface {
+	// set sets name to values, replacing any.
+	set(name string, values []string)
+	// appendXFF sets X-Forwarded-For to the prior values, then the client's address.
+	appendXFF(prior []string, client string)
+}
+
+// forwardingHeaders gives sink the headers a request forwarded to a target carries besides the client's own
+// (alb-compat §3 and §5): X-Forwarded-For by the listener's mode, X-Forwarded-Proto and -Port, the trace id,
+// and the connection's identity and TLS headers. in is the client's header map.
+func (x *exchange) forwardingHeaders(in http.Header, sink headerSink) {
+	switch x.h.cfg.XFF {
 	case XFFAppend:
-		if prior := pr.In.Header["X-Forwarded-For"]; len(prior) > 0 {
-			out.Set("X-Forwarded-For", strings.Join(prior, ", ")+", "+clientIP)
-		} else {
-			out.Set("X-Forwarded-For", clientIP)
-		}
+		sink.appendXFF(in["X-Forwarded-For"], x.ci.ClientAddr)
 	case XFFPreserve:
-		if prior := pr.In.Header["X-Forwarded-For"]; len(prior) > 0 {
-			out["X-Forwarded-For"] = prior
+		if prior := in["X-Forwarded-For"]; len(prior) > 0 {
+			sink.set("X-Forwarded-For", prior)
 		}
-	case XFFRemove:
-		out.Del("X-Forwarded-For")
 	}
-	if h.cfg.TLS {
-		out["X-Forwarded-Proto"] = protoHTTPS
+	if x.h.cfg.TLS {
+		sink.set("X-Forwarded-Proto", protoHTTPS)
 	} else {
-		out["X-Forwarded-Proto"] = protoHTTP
+		sink.set("X-Forwarded-Proto", protoHTTP)
 	}
 	if x.ci.portValues != nil {
-		out["X-Forwarded-Port"] = x.ci.portValues
+		sink.set("X-Forwarded-Port", x.ci.portValues)
 	} else {
-		out["X-Forwarded-Port"] = []string{x.ci.Port}
+		sink.set("X-Forwarded-Port", []string{x.ci.Port})
 	}
 	if x.traceID != "" {
-		out[traceid.HeaderName] = []string{x.traceID}
+		sink.set(traceid.HeaderName, []string{x.traceID})
 	}
 	for _, f := range x.ci.Fields {
 		if f.values != nil {
-			out[f.Name] = f.values
+			sink.set(f.Name, f.values)
 		} else {
-			out[f.Name] = []string{f.Value}
+			sink.set(f.Name, []string{f.Value})
 		}
 	}
-	x.sent = h.cfg.Now()
+}
+
+// mapSink sets forwarding headers in a header map.
+type mapSink http.Header
+
+func (m mapSink) set(name string, values []string) { m[name] = values }
+
+func (m mapSink) appendXFF(prior []string, client string) {
+	if len(prior) > 0 {
+		m["X-Forwarded-For"] = []string{strings.Join(prior, ", ") + ", " + client}
+	} else {
+		m["X-Forwarded-For"] = []string{client}
+	}
 }
 
 // forwardedHost is the Host sent to targets. With preserve_host_header (ALB's attribute) it is the client's,
@@ -515,12 +544,18 @@ func modifyResponse(resp *http.Response) error {
 }
 
 func (g *TargetGroup) proxyError(w http.ResponseWriter, r *http.Request, err error) {
-	x := r.Context().Value(exchangeKey{}).(*exchange)
+	g.fail(r.Context().Value(exchangeKey{}).(*exchange), r, err)
+}
+
+// fail answers a request whose exchange with x.target failed before the response began.
+func (g *TargetGroup) fail(x *exchange, r *http.Request, err error) {
 	if r.Context().Err() != nil {
-		// The client went away (ALB logs 460); there is nobody to answer.
+		// The client went away (ALB logs 460); there is nobody to answer. Returning would let net/http
+		// answer a half-closed client 200 with an empty body, so abort the connection (or the HTTP/2
+		// stream) instead; the access-log line is still written on the way out.
 		x.w.status = 460
 		x.errorReason = "ClientClosedConnection"
-		return
+		panic(http.ErrAbortHandler)
 	}
 	status, reason := g.ErrorReason(err)
 	x.h.cfg.Logger.Warn("target request failed", "target_group", g.Name, "target", x.target.ID, "status", status, "reason", reason, "err", err)

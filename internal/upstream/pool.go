@@ -75,7 +75,7 @@ func (p *Pool) Retain(keys ...Key) {
 	p.mu.Unlock()
 	// Outside the lock: closing connections does I/O.
 	for _, t := range retired {
-		t.CloseIdleConnections()
+		t.retire()
 	}
 }
 
@@ -87,7 +87,7 @@ func (p *Pool) Close() {
 	p.transports = nil
 	p.mu.Unlock()
 	for _, t := range all {
-		t.CloseIdleConnections()
+		t.retire()
 	}
 }
 
@@ -96,6 +96,7 @@ func (p *Pool) Close() {
 type transport struct {
 	scheme string
 	rt     *http.Transport
+	h1     *ConnSource // HTTP1 target groups only: the direct path's connections
 }
 
 // RoundTrip implements http.RoundTripper.
@@ -116,7 +117,21 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 }
 
 // CloseIdleConnections closes the transport's idle connections; http.Client calls it too.
-func (t *transport) CloseIdleConnections() { t.rt.CloseIdleConnections() }
+// retire closes the idle connections of a transport no snapshot uses any more, and those its last requests
+// give back later.
+func (t *transport) retire() {
+	t.rt.CloseIdleConnections()
+	if t.h1 != nil {
+		t.h1.closeIdle(true)
+	}
+}
+
+func (t *transport) CloseIdleConnections() {
+	t.rt.CloseIdleConnections()
+	if t.h1 != nil {
+		t.h1.closeIdle(false)
+	}
+}
 
 // splitTrailersOnly turns a gRPC trailers-only response (the status in the only HEADERS frame, which
 // ends the stream) into headers followed by trailers, which gRPC allows as well.
@@ -183,7 +198,11 @@ func newTransport(cfg Config) *transport {
 	default:
 		protocols.SetHTTP1(true)
 	}
-	return &transport{scheme: cfg.Scheme(), rt: rt}
+	t := &transport{scheme: cfg.Scheme(), rt: rt}
+	if !h2 {
+		t.h1 = &ConnSource{d: d, useTLS: cfg.Protocol == ProtocolHTTPS, timeout: cfg.ResponseHeaderTimeout}
+	}
+	return t
 }
 
 // tlsConfig is the client TLS configuration of cfg's targets; it is never modified after this.

@@ -1,0 +1,373 @@
+package httpproxy
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"io"
+	"mime"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/mtlslb/mtlslb/internal/traceid"
+	"github.com/mtlslb/mtlslb/internal/upstream"
+)
+
+// The direct path forwards a plain HTTP/1.1 exchange to an HTTP1 target group on the handler's own goroutine:
+// the request head is written straight from the inbound header map onto a pooled connection, the response is
+// read with net/http's own parser (http.ReadResponse) and copied to the client. It does what ReverseProxy with
+// rewrite does for such a request (same headers removed and added, same query cleaning, same hop-by-hop rules,
+// same flushing, same errors and access-log fields) without net/http's Transport, whose two goroutines per
+// connection, channel handoffs, context, timer and header clone per request cost more CPU than the proxying.
+// Anything else (HTTP/2 or gRPC targets, upgrades, Expect, request bodies of unknown length, trailers) goes
+// through ReverseProxy.
+
+// directOK reports whether r can take the direct path to g.
+func (g *TargetGroup) directOK(r *http.Request) bool {
+	if g.direct == nil || r.URL.Opaque != "" || len(r.Trailer) > 0 {
+		return false
+	}
+	if r.ContentLength < 0 && r.Body != nil && r.Body != http.NoBody {
+		return false
+	}
+	return r.Header["Upgrade"] == nil && r.Header["Expect"] == nil
+}
+
+// errClientBody marks a failure to read the client's request body while sending it.
+var errClientBody = errors.New("reading the client's request body")
+
+// aLongTimeAgo is a deadline that has passed: setting it makes blocked I/O return at once.
+var aLongTimeAgo = time.Unix(1, 0)
+
+// direct forwards r to x.target over a connection of g's connection source.
+func (h *Handler) direct(x *exchange, r *http.Request, g *TargetGroup) {
+	src := g.direct
+	ctx := r.Context()
+	replayable := r.ContentLength == 0 && isIdempotent(r)
+	var resp *http.Response
+	var c *upstream.Conn
+	for attempt := 0; ; attempt++ {
+		var err error
+		if c, err = src.Acquire(ctx, x.target.URL.Host); err != nil {
+			g.fail(x, r, err)
+			return
+		}
+		resp, err = h.exchange(x, r, g, c, src.ResponseHeaderTimeout())
+		if err == nil {
+			break
+		}
+		c.Discard()
+		if errors.Is(err, errClientBody) {
+			if ctx.Err() == nil {
+				h.generate(x, r, http.StatusBadRequest, "IncompleteRequestBody",
+					"The request body ended before the length its Content-Length announced.")
+				return
+			}
+			err = ctx.Err()
+		}
+		// A connection the target closed while it was idle fails before any byte of response: a request that
+		// can be sent again goes on a new connection, once, as net/http's Transport does.
+		if c.Reused() && replayable && attempt == 0 && ctx.Err() == nil && isConnClosed(err) {
+			continue
+		}
+		g.fail(x, r, err)
+		return
+	}
+	x.resp = h.cfg.Now()
+	x.targetStatus = resp.StatusCode
+	if !h.copyResponse(x, resp, c, src) {
+		// The response started and cannot be finished: as ReverseProxy does, abort the client's connection
+		// (or HTTP/2 stream) so that it does not take a truncated body for a whole one.
+		panic(http.ErrAbortHandler)
+	}
+}
+
+// exchange writes r on c and reads the response's head, skipping informational responses.
+func (h *Handler) exchange(x *exchange, r *http.Request, g *TargetGroup, c *upstream.Conn, timeout time.Duration) (*http.Response, error) {
+	nc := c.NetConn()
+	stop := context.AfterFunc(r.Context(), func() { nc.SetDeadline(aLongTimeAgo) })
+	defer stop()
+	if timeout > 0 {
+		nc.SetDeadline(time.Now().Add(timeout))
+	}
+	w := c.W
+	h.writeHead(x, r, g, w)
+	if r.ContentLength > 0 {
+		n, err := io.Copy(w, io.LimitReader(r.Body, r.ContentLength))
+		if n < r.ContentLength {
+			if err == nil || x.body.err != nil {
+				return nil, errClientBody
+			}
+			return nil, err
+		}
+	}
+	if err := w.Flush(); err != nil {
+		return nil, err
+	}
+	x.sent = h.cfg.Now()
+	if timeout > 0 {
+		nc.SetReadDeadline(time.Now().Add(timeout))
+	}
+	for {
+		resp, err := http.ReadResponse(c.R, r)
+		if err != nil {
+			return nil, err
+		}
+		switch {
+		case resp.StatusCode == http.StatusSwitchingProtocols:
+			return nil, errors.New("target switched protocols for a request that did not ask to")
+		case resp.StatusCode < 200:
+			// 100 Continue (never asked for: Expect takes the other path) and 103 Early Hints: dropped, as
+			// their bodies are empty.
+			continue
+		}
+		if timeout > 0 {
+			nc.SetDeadline(time.Time{})
+		}
+		return resp, nil
+	}
+}
+
+// writeHead writes the request head to send for r: its request line, the Host sent to targets, the client's
+// headers less the hop-by-hop ones and those mtlslb owns or replaces, then mtlslb's own.
+func (h *Handler) writeHead(x *exchange, r *http.Request, g *TargetGroup, w *bufio.Writer) {
+	w.WriteString(r.Method)
+	w.WriteByte(' ')
+	if p := r.URL.EscapedPath(); p != "" {
+		w.WriteString(p)
+	} else {
+		w.WriteByte('/')
+	}
+	if r.URL.ForceQuery || r.URL.RawQuery != "" {
+		w.WriteByte('?')
+		w.WriteString(cleanQuery(r.URL.RawQuery))
+	}
+	w.WriteString(" HTTP/1.1\r\nHost: ")
+	w.WriteString(forwardedHost(r.Host, h.cfg.PreserveHost, h.cfg.TLS, x.ci.Port))
+	w.WriteString("\r\n")
+	conn := r.Header["Connection"]
+	for k, vs := range r.Header {
+		if h.dropInbound(x, k, conn) {
+			continue
+		}
+		if k == "Te" {
+			// TE is hop-by-hop, but "trailers" says the client takes trailers, which the target may need
+			// to know (gRPC does): ReverseProxy keeps that token alone.
+			if tokenIn(vs, "trailers") {
+				w.WriteString("Te: trailers\r\n")
+			}
+			continue
+		}
+		for _, v := range vs {
+			writeField(w, k, v)
+		}
+	}
+	x.forwardingHeaders(r.Header, wireSink{w})
+	if r.ContentLength > 0 || (r.Method != http.MethodGet && r.Method != http.MethodHead) {
+		w.WriteString("Content-Length: ")
+		var num [20]byte
+		w.Write(strconv.AppendInt(num[:0], r.ContentLength, 10))
+		w.WriteString("\r\n")
+	}
+	w.WriteString("\r\n")
+}
+
+// dropInbound reports whether the client's header k stays out of the forwarded request: hop-by-hop headers
+// (RFC 9110 §7.6.1, and those the Connection header names), the forwarding headers mtlslb sets itself, and
+// every header this listener owns.
+func (h *Handler) dropInbound(x *exchange, k string, conn []string) bool {
+	switch k {
+	case "Connection", "Proxy-Connection", "Keep-Alive", "Proxy-Authenticate", "Proxy-Authorization",
+		"Trailer", "Transfer-Encoding", "Upgrade",
+		"Forwarded", "X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto", "X-Forwarded-Port",
+		"Content-Length", "Host":
+		return true
+	case traceid.HeaderName:
+		return x.traceID != ""
+	}
+	for _, o := range h.cfg.Owned {
+		if strings.EqualFold(k, o) {
+			return true
+		}
+	}
+	return tokenIn(conn, k)
+}
+
+// tokenIn reports whether the comma-separated lists in values hold token, ignoring case.
+func tokenIn(values []string, token string) bool {
+	for _, v := range values {
+		for f := range strings.SplitSeq(v, ",") {
+			if strings.EqualFold(strings.TrimSpace(f), token) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func writeField(w *bufio.Writer, k, v string) {
+	w.WriteString(k)
+	w.WriteString(": ")
+	w.WriteString(v)
+	w.WriteString("\r\n")
+}
+
+// wireSink writes forwarding headers as header lines.
+type wireSink struct{ w *bufio.Writer }
+
+func (s wireSink) set(name string, values []string) {
+	for _, v := range values {
+		writeField(s.w, name, v)
+	}
+}
+
+func (s wireSink) appendXFF(prior []string, client string) {
+	s.w.WriteString("X-Forwarded-For: ")
+	for _, p := range prior {
+		s.w.WriteString(p)
+		s.w.WriteString(", ")
+	}
+	s.w.WriteString(client)
+	s.w.WriteString("\r\n")
+}
+
+// copyResponse sends resp to the client and gives c back to src, reusable when the whole response was read.
+// It reports false when the response could not be finished after its head went out.
+func (h *Handler) copyResponse(x *exchange, resp *http.Response, c *upstream.Conn, src *upstream.ConnSource) bool {
+	removeHopByHop(resp.Header)
+	dst := x.w.Header()
+	for k, vv := range resp.Header {
+		if prior := dst[k]; prior != nil {
+			dst[k] = append(prior, vv...)
+		} else {
+			dst[k] = vv
+		}
+	}
+	announced := len(resp.Trailer)
+	if announced > 0 {
+		keys := make([]string, 0, announced)
+		for k := range resp.Trailer {
+			keys = append(keys, k)
+		}
+		dst.Add("Trailer", strings.Join(keys, ", "))
+	}
+	x.w.WriteHeader(resp.StatusCode)
+
+	streaming := resp.ContentLength < 0 || isEventStream(resp.Header)
+	bp := copyBuffers.Get().(*[]byte)
+	defer copyBuffers.Put(bp)
+	buf := *bp
+	for {
+		n, rerr := resp.Body.Read(buf)
+		if n > 0 {
+			if _, werr := x.w.Write(buf[:n]); werr != nil {
+				c.Discard()
+				return false
+			}
+			if streaming {
+				x.w.Flush()
+			}
+		}
+		if rerr == io.EOF {
+			break
+		}
+		if rerr != nil {
+			h.cfg.Logger.Warn("target response cut short", "target_group", x.group.Name, "target", x.target.ID, "err", rerr)
+			c.Discard()
+			return false
+		}
+	}
+	resp.Body.Close()
+	src.Release(c, !resp.Close)
+	if len(resp.Trailer) > 0 {
+		x.w.Flush()
+		if len(resp.Trailer) == announced {
+			for k, vv := range resp.Trailer {
+				dst[k] = append(dst[k], vv...)
+			}
+		} else {
+			for k, vv := range resp.Trailer {
+				for _, v := range vv {
+					dst.Add(http.TrailerPrefix+k, v)
+				}
+			}
+		}
+	}
+	return true
+}
+
+// removeHopByHop deletes the hop-by-hop headers of a response, and those its Connection header names.
+func removeHopByHop(hdr http.Header) {
+	for _, f := range hdr["Connection"] {
+		for name := range strings.SplitSeq(f, ",") {
+			if name = strings.TrimSpace(name); name != "" {
+				hdr.Del(name)
+			}
+		}
+	}
+	for _, k := range hopByHop {
+		delete(hdr, k)
+	}
+}
+
+var hopByHop = [...]string{"Connection", "Proxy-Connection", "Keep-Alive", "Proxy-Authenticate",
+	"Proxy-Authorization", "Te", "Trailer", "Transfer-Encoding", "Upgrade"}
+
+func isEventStream(hdr http.Header) bool {
+	ct := hdr["Content-Type"]
+	if len(ct) == 0 || !strings.Contains(ct[0], "event-stream") {
+		return false
+	}
+	mt, _, _ := mime.ParseMediaType(ct[0])
+	return mt == "text/event-stream"
+}
+
+// isIdempotent reports whether r may be sent twice (RFC 9110 §9.2.2, and the Idempotency-Key header
+// net/http's Transport also honours).
+func isIdempotent(r *http.Request) bool {
+	switch r.Method {
+	case http.MethodGet, http.MethodHead, http.MethodOptions, http.MethodTrace:
+		return true
+	}
+	return r.Header["Idempotency-Key"] != nil || r.Header["X-Idempotency-Key"] != nil
+}
+
+// isConnClosed reports whether err says the connection was closed or reset under the request, rather than
+// that the target answered badly or late.
+func isConnClosed(err error) bool {
+	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+		return true
+	}
+	_, reason := upstream.ErrorReason(err)
+	return reason == upstream.ReasonTargetConnectionError
+}
+
+// cleanQuery returns the query to forward: as the client wrote it, unless it holds a semicolon or a bad
+// percent escape, which targets could split or decode differently from one another; then it is re-encoded
+// from what url.ParseQuery makes of it (what ReverseProxy does).
+func cleanQuery(q string) string {
+	for i := 0; i < len(q); i++ {
+		switch q[i] {
+		case ';':
+			return reencodeQuery(q)
+		case '%':
+			if i+2 >= len(q) || !isHex(q[i+1]) || !isHex(q[i+2]) {
+				return reencodeQuery(q)
+			}
+			i += 2
+		}
+	}
+	return q
+}
+
+func reencodeQuery(q string) string {
+	v, _ := url.ParseQuery(q)
+	return v.Encode()
+}
+
+func isHex(c byte) bool {
+	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
+}
