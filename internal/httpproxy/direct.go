@@ -90,7 +90,11 @@ func (h *Handler) exchange(x *exchange, r *http.Request, g *TargetGroup, c *upst
 	nc := c.NetConn()
 	stop := context.AfterFunc(r.Context(), func() { nc.SetDeadline(aLongTimeAgo) })
 	defer stop()
-	if timeout > 0 {
+	// The target's idle timeout bounds the wait for the response's head once the request is sent (as the
+	// Transport path's response header timeout does), and is lifted before the body streams. A request
+	// without a body is sent at once, so one deadline set now covers both; a body is sent at the client's
+	// pace, so the deadline is set when it has gone.
+	if timeout > 0 && r.ContentLength <= 0 {
 		nc.SetDeadline(time.Now().Add(timeout))
 	}
 	w := c.W
@@ -108,7 +112,7 @@ func (h *Handler) exchange(x *exchange, r *http.Request, g *TargetGroup, c *upst
 		return nil, err
 	}
 	x.sent = h.cfg.Now()
-	if timeout > 0 {
+	if timeout > 0 && r.ContentLength > 0 {
 		nc.SetReadDeadline(time.Now().Add(timeout))
 	}
 	for {
