@@ -51,7 +51,7 @@ func (h *Handler) direct(x *exchange, r *http.Request, g *TargetGroup) {
 	var c *upstream.Conn
 	for attempt := 0; ; attempt++ {
 		var err error
-		if c, err = src.Acquire(ctx, x.target.URL.Host); err != nil {
+		if c, err = src.Acquire(ctx, x.target.URL.Host, replayable); err != nil {
 			g.fail(x, r, err)
 			return
 		}

@@ -56,6 +56,10 @@ type ConnSource struct {
 // (the URL-encoded leaf alone is about 1.5 KiB for an ECDSA certificate) fits in one write.
 const bufferSize = 8 << 10
 
+// recentlyUsed is how long after its last exchange an idle connection is lent without a liveness check to a
+// request that can be retried.
+const recentlyUsed = time.Second
+
 var (
 	readers = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, bufferSize) }}
 	writers = sync.Pool{New: func() any { return bufio.NewWriterSize(nil, bufferSize) }}
@@ -66,13 +70,17 @@ func (s *ConnSource) ResponseHeaderTimeout() time.Duration { return s.timeout }
 
 // Acquire returns a connection to addr: an idle one that is still open, or a new one. Dial and TLS errors are
 // the transport's (ErrorReason maps them).
-func (s *ConnSource) Acquire(ctx context.Context, addr string) (*Conn, error) {
+//
+// An idle connection is checked with a non-blocking peek at its socket before it is lent, unless the request
+// is replayable (the caller sends it again on a new connection if this one turns out closed) and the
+// connection was idle for less than a second: busy connections skip the system call.
+func (s *ConnSource) Acquire(ctx context.Context, addr string, replayable bool) (*Conn, error) {
 	for {
 		c := s.popIdle(addr)
 		if c == nil {
 			break
 		}
-		if c.alive() {
+		if (replayable && time.Since(c.idleSince) < recentlyUsed) || c.alive() {
 			c.reused = true
 			return c, nil
 		}
