@@ -30,7 +30,7 @@ type rawTarget struct {
 	script func(r *http.Request, nth int, w *bufio.Writer) (keep bool)
 }
 
-func newRawTarget(t *testing.T, script func(r *http.Request, nth int, w *bufio.Writer) bool) *rawTarget {
+func newRawTarget(t testing.TB, script func(r *http.Request, nth int, w *bufio.Writer) bool) *rawTarget {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -101,7 +101,7 @@ func rawExchange(t *testing.T, l *lb, request string) *http.Response {
 	return resp
 }
 
-func rawLB(t *testing.T, rt *rawTarget) *lb {
+func rawLB(t testing.TB, rt *rawTarget) *lb {
 	return startLB(t, lbSpec{listeners: []lbListener{{}}, groups: []lbGroup{{name: "raw", targets: []string{rt.addr}}}})
 }
 
@@ -350,4 +350,48 @@ func TestDirectIncompleteRequestBody(t *testing.T) {
 			t.Errorf("the target received the request with its incomplete body")
 		}
 	}
+}
+
+// FuzzDirectTargetResponse sends requests through the direct path to a target that answers with the fuzzer's
+// bytes: whatever a target sends, mtlslb answers with a status of its own (502), forwards a response it could
+// parse, or aborts the client's connection, and keeps serving.
+func FuzzDirectTargetResponse(f *testing.F) {
+	for _, s := range []string{
+		"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok",
+		"HTTP/1.1 204 No Content\r\n\r\n",
+		"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nTrailer: X-T\r\n\r\n2\r\nok\r\n0\r\nX-T: 1\r\n\r\n",
+		"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\nok",
+		"HTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n",
+		"HTTP/1.1 101 Switching Protocols\r\nUpgrade: x\r\n\r\n",
+		"HTTP/1.0 200 OK\r\n\r\nuntil close",
+		"HTTP/1.1 999 Odd\r\nConnection: X-A\r\nX-A: 1\r\nContent-Length: 0\r\n\r\n",
+		"garbage\r\n\r\n",
+	} {
+		f.Add([]byte(s))
+	}
+	var current atomic.Pointer[[]byte]
+	rt := newRawTarget(f, func(r *http.Request, _ int, w *bufio.Writer) bool {
+		if r.URL.Path == "/health" {
+			answer(w, "200 OK", "ok")
+			return true
+		}
+		w.Write(*current.Load())
+		return false
+	})
+	l := rawLB(f, rt)
+	c := l.client(f, clientOptions{})
+	f.Fuzz(func(t *testing.T, data []byte) {
+		current.Store(&data)
+		resp, err := c.Get(l.url(0, "/fuzz"))
+		if err == nil {
+			_, err = io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if err == nil && resp.StatusCode < 100 {
+				t.Fatalf("status %d", resp.StatusCode)
+			}
+		}
+		if rep := get(t, c, l.url(0, "/health"), nil); rep.status != http.StatusOK {
+			t.Fatalf("after the target sent %q, a good request got %d", data, rep.status)
+		}
+	})
 }
