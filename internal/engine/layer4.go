@@ -13,13 +13,14 @@ import (
 	"github.com/mtlslb/mtlslb/internal/config"
 	"github.com/mtlslb/mtlslb/internal/health"
 	"github.com/mtlslb/mtlslb/internal/l4"
+	"github.com/mtlslb/mtlslb/internal/metrics"
 	"github.com/mtlslb/mtlslb/internal/route"
 	"github.com/mtlslb/mtlslb/internal/tlsconfig"
 	"github.com/mtlslb/mtlslb/internal/truststore"
 )
 
 // l4Gen is one TCP or TLS listener as one snapshot configures it. Its l4.Config is completed by Apply (the
-// connection log) before the listener serves it.
+// connection log, the logger and the metrics) before the listener serves it.
 type l4Gen struct {
 	index       int
 	addr        string
@@ -159,6 +160,9 @@ func (e *Engine) applyL4Locked(snap *snapshot, opened map[string]net.Listener, l
 			lg.cfg.ConnLog = s.w
 		}
 		lg.cfg.Logger = e.log
+		// Resolved here rather than in compile, so that a document that is compiled but never applied creates no
+		// series; once per generation, so that connections look nothing up.
+		lg.cfg.Metrics = e.opts.Metrics.Layer4Listener(lg.addr, lg.cfg.Protocol == l4.ProtocolTLS)
 		if rt, ok := e.l4[lg.addr]; ok {
 			if err := rt.server.Update(&lg.cfg); err != nil {
 				return fmt.Errorf("listeners[%d]: %w", lg.index, err)
@@ -179,11 +183,53 @@ func (e *Engine) applyL4Locked(snap *snapshot, opened map[string]net.Listener, l
 				ctx, cancel := context.WithTimeout(context.Background(), e.opts.DrainTimeout)
 				defer cancel()
 				_ = rt.server.Shutdown(ctx)
+				e.applyMu.Lock()
+				// A later Apply may have brought the address back while this one drained: its series stay.
+				if e.l4[addr] == nil && e.listeners[addr] == nil {
+					e.opts.Metrics.DeleteListener(addr)
+				}
+				e.applyMu.Unlock()
 				e.log.Info("listener closed", "address", addr)
 			}()
 		}
 	}
+	// Target counts are read from the applied snapshot at each scrape; before the first Apply there is nothing to
+	// count. Storing the same source again on each Apply is harmless.
+	e.opts.Metrics.SetTargetGroups(e.targetStates)
 	return nil
+}
+
+// targetStates yields the health counts of every target group of the applied configuration, layer 4 and layer 7,
+// as TargetHealth describes them. The metrics call it once per scrape.
+func (e *Engine) targetStates(yield func(string, metrics.TargetStates) bool) {
+	s := e.current.Load()
+	if s == nil {
+		return
+	}
+	for name := range s.groups {
+		targets, ok := e.TargetHealth(name)
+		if !ok {
+			continue // gone in a reload since s was loaded
+		}
+		var st metrics.TargetStates
+		for _, t := range targets {
+			switch t.State {
+			case health.StateInitial:
+				st.Initial++
+			case health.StateHealthy:
+				st.Healthy++
+			case health.StateUnhealthy:
+				st.Unhealthy++
+			case health.StateUnavailable:
+				st.Unavailable++
+			case health.StateDraining:
+				st.Draining++
+			}
+		}
+		if !yield(name, st) {
+			return
+		}
+	}
 }
 
 // shutdownL4 drains every layer-4 listener until ctx ends.

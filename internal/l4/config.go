@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/mtlslb/mtlslb/internal/accesslog"
+	"github.com/mtlslb/mtlslb/internal/metrics"
 	"github.com/mtlslb/mtlslb/internal/tlsconfig"
 )
 
@@ -83,6 +84,9 @@ type Config struct {
 	Group *TargetGroup
 	// ConnLog receives one connection-log line per connection; nil turns the log off.
 	ConnLog *accesslog.Writer
+	// Metrics receives the listener's connection, handshake, refusal, target-error and byte counts, resolved once
+	// for this generation by metrics.Metrics.Layer4Listener (nil: nothing is recorded).
+	Metrics *metrics.Layer4Metrics
 	// Logger receives refusals and failures with their reasons (nil: discarded).
 	Logger *slog.Logger
 	// Now is the clock of log records (default time.Now). Deadlines use the runtime's clock.

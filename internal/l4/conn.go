@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/mtlslb/mtlslb/internal/accesslog"
+	"github.com/mtlslb/mtlslb/internal/metrics"
 	"github.com/mtlslb/mtlslb/internal/proxyproto"
 	"github.com/mtlslb/mtlslb/internal/truststore"
 )
@@ -63,7 +64,7 @@ type conn struct {
 
 	forwarding atomic.Bool  // past the handshake: Shutdown lets it finish
 	last       atomic.Int64 // nanoseconds after born when a byte last moved
-	bytes      [2]int64     // per direction, read after wg.Wait
+	bytes      [2]int64     // payload bytes forwarded per direction (no PROXY header), read after wg.Wait
 	ro         [2]readerOnly
 	wo         [2]writerOnly
 	wg         sync.WaitGroup
@@ -110,7 +111,7 @@ func (c *conn) handshake() bool {
 		if g.trusts(c.peer.Addr()) {
 			h, rest, err := proxyproto.Read(c.raw)
 			if err != nil {
-				c.refuse(fmt.Sprintf("no valid PROXY header from trusted peer %v: %v", c.peer, c.closedOr(err)))
+				c.refuse(fmt.Sprintf("no valid PROXY header from trusted peer %v: %v", c.peer, c.closedOr(err)), true)
 				return false
 			}
 			if !h.Local {
@@ -119,8 +120,8 @@ func (c *conn) handshake() bool {
 			}
 			c.prefix = rest
 		} else if g.cfg.Protocol == ProtocolTCP {
-			if why := c.checkNoProxyHeader(); why != "" {
-				c.refuse(why)
+			if why, proxy := c.checkNoProxyHeader(); why != "" {
+				c.refuse(why, proxy)
 				return false
 			}
 		}
@@ -143,10 +144,11 @@ func (c *conn) logTCP() {
 }
 
 // checkNoProxyHeader reads the first bytes of a connection from an untrusted peer on a TCP listener that accepts
-// the PROXY protocol, and returns why it must be refused when they are a PROXY header. The bytes read are kept
-// for the target. A client that sends nothing within the handshake timeout (a protocol where the server speaks
-// first) is let through.
-func (c *conn) checkNoProxyHeader() string {
+// the PROXY protocol, and returns why it must be refused when they are a PROXY header (proxy true), or why it
+// cannot go on when reading failed before any byte arrived (proxy false: the client went away, nothing was
+// forged). The bytes read are kept for the target. A client that sends nothing within the handshake timeout (a
+// protocol where the server speaks first) is let through.
+func (c *conn) checkNoProxyHeader() (why string, proxy bool) {
 	n := 0
 	for {
 		m, err := c.raw.Read(c.sniff[n:])
@@ -154,19 +156,19 @@ func (c *conn) checkNoProxyHeader() string {
 		v, serr := proxyproto.Sniff(c.sniff[:n])
 		switch {
 		case serr == nil:
-			return fmt.Sprintf("PROXY v%d header from %v, which is not in the listener's trusted networks", v, c.peer)
+			return fmt.Sprintf("PROXY v%d header from %v, which is not in the listener's trusted networks", v, c.peer), true
 		case errors.Is(serr, proxyproto.ErrNotProxy):
 			c.prefix = c.sniff[:n]
-			return ""
+			return "", false
 		case err == nil:
 			continue
 		case n == 0 && (errors.Is(err, os.ErrDeadlineExceeded) || errors.Is(err, io.EOF)):
-			return ""
+			return "", false
 		case n == 0:
-			return fmt.Sprintf("reading from %v: %v", c.peer, c.closedOr(err))
+			return fmt.Sprintf("reading from %v: %v", c.peer, c.closedOr(err)), false
 		}
 		return fmt.Sprintf("%d bytes from %v start like a PROXY header (%q), then: %v; %v is not in the listener's trusted networks",
-			n, c.peer, c.sniff[:n], c.closedOr(err), c.peer)
+			n, c.peer, c.sniff[:n], c.closedOr(err), c.peer), true
 	}
 }
 
@@ -181,6 +183,9 @@ func (c *conn) tlsHandshake() bool {
 	err := tc.Handshake()
 	cs := tc.ConnectionState()
 	status, leaf := verifyStatus(err, cs)
+	if err != nil {
+		g.cfg.Metrics.HandshakeDone(status.Code(), 0)
+	}
 	rec := c.record()
 	rec.TLSVersion, rec.CipherSuite, rec.KeyExchange = cs.Version, cs.CipherSuite, cs.CurveID
 	rec.Leaf, rec.Status = leaf, status.String()
@@ -196,6 +201,7 @@ func (c *conn) tlsHandshake() bool {
 		return false
 	}
 	rec.HandshakeLatency = max(g.cfg.Now().Sub(c.accepted), 0)
+	g.cfg.Metrics.HandshakeDone(status.Code(), rec.HandshakeLatency)
 	c.writeLog(&rec)
 	_ = c.raw.SetDeadline(time.Time{})
 	c.tc, c.front = tc, tc
@@ -212,12 +218,15 @@ func (c *conn) tlsHandshake() bool {
 }
 
 // refuse ends a connection whose PROXY protocol use is wrong, before any handshake: one connection-log line, one
-// warning with the reason.
-func (c *conn) refuse(why string) {
+// warning with the reason. proxy says whether it counts as a PROXY protocol refusal in the metrics: not when the
+// client went away before sending a byte, nor when Shutdown aborted the connection first.
+func (c *conn) refuse(why string, proxy bool) {
 	rec := c.record()
 	rec.Status = truststore.StatusUnmappedConnectionError.String()
 	c.writeLog(&rec)
-	c.abort(why)
+	if c.abort(why) && proxy {
+		c.g.cfg.Metrics.ConnRefused(metrics.RefusedProxyProtocol)
+	}
 	c.logEnd(slog.LevelWarn, "connection refused", why)
 }
 
@@ -246,14 +255,19 @@ func (c *conn) forward() {
 	grp := g.cfg.Group
 	t := grp.pick()
 	if t == nil {
-		c.abort("target group " + grp.name + " has no targets")
+		if c.abort("target group " + grp.name + " has no targets") {
+			g.cfg.Metrics.ConnRefused(metrics.RefusedNoTargets)
+		}
 		c.logEnd(slog.LevelWarn, "connection refused", c.why)
 		return
 	}
 	defer t.active.Add(-1)
 	target, err := t.dial(c.s.ctx, &g.dialer)
 	if err != nil {
-		c.abort("connecting to target " + t.addr + ": " + err.Error())
+		// A dial that Shutdown cancelled is no fault of the target's.
+		if c.abort("connecting to target "+t.addr+": "+err.Error()) && c.s.ctx.Err() == nil {
+			g.cfg.Metrics.TargetConnectionError()
+		}
 		c.logEnd(slog.LevelWarn, "target unreachable", c.why)
 		return
 	}
@@ -285,6 +299,7 @@ func (c *conn) forward() {
 		}
 	}
 	out = append(out, c.prefix...)
+	early := int64(len(c.prefix)) // client bytes among out; the rest is the PROXY header
 	c.prefix = nil
 	if len(out) > 0 {
 		_ = target.SetWriteDeadline(time.Now().Add(g.cfg.IdleTimeout))
@@ -293,6 +308,7 @@ func (c *conn) forward() {
 			c.logEnd(slog.LevelDebug, "connection aborted", c.why, "target", t.addr)
 			return
 		}
+		c.counted(up, early)
 	}
 	c.touch()
 	c.wg.Add(1)
@@ -368,7 +384,7 @@ func (c *conn) copy(dir int) error {
 			n, err = io.CopyBuffer(&c.wo[dir], &c.ro[dir], *buf)
 		}
 		if n > 0 {
-			c.bytes[dir] += n
+			c.counted(dir, n)
 			c.touch()
 		}
 		switch {
@@ -384,17 +400,29 @@ func (c *conn) copy(dir int) error {
 	}
 }
 
+// counted adds n bytes forwarded in direction dir, for the log and the metrics. It runs once per copy call (each
+// splice loop's return), never per read or write.
+func (c *conn) counted(dir int, n int64) {
+	c.bytes[dir] += n
+	md := metrics.ClientToTarget
+	if dir == down {
+		md = metrics.TargetToClient
+	}
+	c.g.cfg.Metrics.Forwarded(md, n)
+}
+
 func (c *conn) touch() { c.last.Store(int64(time.Since(c.born))) }
 
 func (c *conn) idleFor() time.Duration { return time.Since(c.born) - time.Duration(c.last.Load()) }
 
 // abort closes both sides at once, with a reset rather than an orderly close: the stream did not end as its peers
-// sent it, and neither must take what it received for the whole of it. The first reason is kept for the log.
-func (c *conn) abort(why string) {
+// sent it, and neither must take what it received for the whole of it. The first reason is kept for the log; abort
+// reports whether it was this call's, so that a connection is counted once, under the cause that ended it.
+func (c *conn) abort(why string) bool {
 	c.mu.Lock()
 	if c.closed {
 		c.mu.Unlock()
-		return
+		return false
 	}
 	c.closed, c.why = true, why
 	target := c.target
@@ -407,6 +435,7 @@ func (c *conn) abort(why string) {
 		_ = target.SetLinger(0)
 		_ = target.Close()
 	}
+	return true
 }
 
 // finish closes a connection whose two directions have ended, and logs how.

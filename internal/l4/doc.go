@@ -17,6 +17,10 @@
 //     byte moved in either direction for the idle timeout. Between two TCP sockets io.Copy reaches
 //     (*net.TCPConn).ReadFrom, which on Linux moves the bytes with splice(2) without copying them to user space.
 //
+// Metrics (Config.Metrics) are resolved once per generation: per connection the listener counts the accept and the
+// close, the handshake's outcome on TLS listeners, a refusal or a failed target dial, and the bytes of each direction
+// each time a copy call returns (at the end of the stream or at an idle check), never per read or write.
+//
 // Configuration generations follow the engine's snapshot model: Update swaps in a new Config for new connections;
 // connections in flight keep the generation they started with. Targets live longer than generations: a target
 // kept by the next TargetGroup (see TargetGroupOptions.Previous) keeps its connections and their count, and a

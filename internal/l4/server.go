@@ -126,7 +126,9 @@ func (s *Server) acceptLoop() {
 			return
 		}
 		backoff = 0
-		c := newConn(s, s.gen.Load(), raw)
+		g := s.gen.Load()
+		c := newConn(s, g, raw)
+		g.cfg.Metrics.ConnAccepted()
 		s.mu.Lock()
 		s.conns[c] = struct{}{}
 		s.mu.Unlock()
@@ -140,6 +142,8 @@ func (s *Server) acceptLoop() {
 func (s *Server) serve(c *conn) {
 	defer s.wg.Done()
 	c.run()
+	// Both sockets are closed by now, whichever way the connection ended.
+	c.g.cfg.Metrics.ConnClosed()
 	s.mu.Lock()
 	delete(s.conns, c)
 	s.mu.Unlock()

@@ -123,8 +123,9 @@ func TestIdleTimeout(t *testing.T) {
 	s := startServer(t, &Config{IdleTimeout: idle, Group: newGroup(t, TargetGroupOptions{}, target), Logger: l.slog})
 
 	t.Run("an idle connection is closed", func(t *testing.T) {
-		c := dial(t, s, "")
+		// Timed from before the dial: the listener may accept and start its idle clock before dial returns here.
 		start := time.Now()
+		c := dial(t, s, "")
 		_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
 		_, err := c.Read(make([]byte, 1))
 		elapsed := time.Since(start)

@@ -18,3 +18,20 @@ func TestHotPathDoesNotAllocate(t *testing.T) {
 		})
 	}
 }
+
+func TestLayer4HotPathDoesNotAllocate(t *testing.T) {
+	for _, hp := range layer4HotPath() {
+		for _, tls := range []bool{false, true} {
+			name := hp.name + "/tcp"
+			if tls {
+				name = hp.name + "/tls"
+			}
+			t.Run(name, func(t *testing.T) {
+				l := New().Layer4Listener(addrA, tls)
+				if allocs := testing.AllocsPerRun(100, func() { hp.call(l) }); allocs != 0 {
+					t.Errorf("%s allocates %v times per call, want 0", name, allocs)
+				}
+			})
+		}
+	}
+}

@@ -27,6 +27,38 @@ func hotPath() []struct {
 	}
 }
 
+// layer4HotPath lists the calls a TCP or TLS listener makes per connection, and per copy call for Forwarded.
+func layer4HotPath() []struct {
+	name string
+	call func(l *Layer4Metrics)
+} {
+	return []struct {
+		name string
+		call func(l *Layer4Metrics)
+	}{
+		{"ConnAccepted", func(l *Layer4Metrics) { l.ConnAccepted() }},
+		{"ConnClosed", func(l *Layer4Metrics) { l.ConnClosed() }},
+		{"HandshakeDone/success", func(l *Layer4Metrics) { l.HandshakeDone("", 3*time.Millisecond) }},
+		{"HandshakeDone/failure", func(l *Layer4Metrics) { l.HandshakeDone("ClientCertUntrusted", 0) }},
+		{"ConnRefused", func(l *Layer4Metrics) { l.ConnRefused(RefusedProxyProtocol) }},
+		{"TargetConnectionError", func(l *Layer4Metrics) { l.TargetConnectionError() }},
+		{"Forwarded/client_to_target", func(l *Layer4Metrics) { l.Forwarded(ClientToTarget, 16384) }},
+		{"Forwarded/target_to_client", func(l *Layer4Metrics) { l.Forwarded(TargetToClient, 1<<20) }},
+	}
+}
+
+func BenchmarkLayer4Metrics(b *testing.B) {
+	for _, bm := range layer4HotPath() {
+		b.Run(bm.name, func(b *testing.B) {
+			l := New().Layer4Listener(addrA, true)
+			b.ReportAllocs()
+			for b.Loop() {
+				bm.call(l)
+			}
+		})
+	}
+}
+
 func BenchmarkListenerMetrics(b *testing.B) {
 	for _, bm := range hotPath() {
 		b.Run(bm.name, func(b *testing.B) {

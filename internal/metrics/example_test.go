@@ -61,3 +61,50 @@ func ExampleMetrics_SetTrustStore() {
 	// After every load or reload attempt:
 	m.SetConfig(42, true, time.Now())
 }
+
+func ExampleMetrics_Layer4Listener() {
+	m := metrics.New()
+
+	// Once per generation of a TLS listener (tls false for a TCP listener):
+	l := m.Layer4Listener("0.0.0.0:5671", true)
+
+	// Per connection: accepted, handshake, bytes as each copy returns, closed.
+	l.ConnAccepted()
+	l.HandshakeDone("", 3*time.Millisecond)
+	l.Forwarded(metrics.ClientToTarget, 512)
+	l.Forwarded(metrics.TargetToClient, 2048)
+	l.ConnClosed()
+	// A connection whose target refused it:
+	l.ConnAccepted()
+	l.HandshakeDone("", 2*time.Millisecond)
+	l.TargetConnectionError()
+	l.ConnClosed()
+
+	// Target counts are read at each scrape from a source the engine registers once.
+	m.SetTargetGroups(func(yield func(string, metrics.TargetStates) bool) {
+		yield("brokers", metrics.TargetStates{Healthy: 2, Unhealthy: 1})
+	})
+
+	srv := httptest.NewServer(m.Handler())
+	defer srv.Close()
+	resp, err := srv.Client().Get(srv.URL)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		line := sc.Text()
+		if strings.HasPrefix(line, "mtlslb_forwarded_bytes_total") ||
+			strings.HasPrefix(line, "mtlslb_target_connection_errors_total") ||
+			strings.HasPrefix(line, `mtlslb_targets{state="healthy"`) {
+			fmt.Println(line)
+		}
+	}
+	// Output:
+	// mtlslb_forwarded_bytes_total{direction="client_to_target",listener="0.0.0.0:5671"} 512
+	// mtlslb_forwarded_bytes_total{direction="target_to_client",listener="0.0.0.0:5671"} 2048
+	// mtlslb_target_connection_errors_total{listener="0.0.0.0:5671"} 1
+	// mtlslb_targets{state="healthy",target_group="brokers"} 2
+}

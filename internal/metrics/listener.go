@@ -227,11 +227,16 @@ func (l *ListenerMetrics) HandshakeDone(status string, latency time.Duration) {
 	if l == nil {
 		return
 	}
+	recordHandshake(l.handshake, &l.tlsErrors, status, latency)
+}
+
+// recordHandshake is HandshakeDone for every kind of listener.
+func recordHandshake(latencies prometheus.Observer, failures *[numStatuses]prometheus.Counter, status string, latency time.Duration) {
 	if status == "" || status == "Success" {
-		l.handshake.Observe(latency.Seconds())
+		latencies.Observe(latency.Seconds())
 		return
 	}
-	l.tlsErrors[statusIndex(strings.TrimPrefix(status, "Failed:"))].Inc()
+	failures[statusIndex(strings.TrimPrefix(status, "Failed:"))].Inc()
 }
 
 // Request records one HTTP request with the status code sent (or, for 460,

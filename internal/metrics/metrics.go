@@ -21,6 +21,10 @@ const (
 	labelTrustStore   = "trust_store"
 	labelRevocationID = "revocation_id"
 	labelResult       = "result"
+	labelReason       = "reason"
+	labelDirection    = "direction"
+	labelTargetGroup  = "target_group"
+	labelState        = "state"
 )
 
 // handshakeBuckets cover a loopback ECDSA handshake (well under a
@@ -58,6 +62,9 @@ type Metrics struct {
 	handshake     *prometheus.HistogramVec
 	requests      *prometheus.CounterVec
 	generated     *prometheus.CounterVec
+	refusedConns  *prometheus.CounterVec
+	targetErrors  *prometheus.CounterVec
+	forwarded     *prometheus.CounterVec
 
 	configRevision       prometheus.Gauge
 	reloadSuccessful     prometheus.Gauge
@@ -65,7 +72,8 @@ type Metrics struct {
 	reloadsOK            prometheus.Counter
 	reloadsFailed        prometheus.Counter
 
-	trustStores *trustStoreCollector
+	trustStores  *trustStoreCollector
+	targetGroups *targetGroupCollector
 
 	mu        sync.Mutex
 	listeners map[string]*ListenerMetrics
@@ -85,19 +93,19 @@ func New(opts ...Option) *Metrics {
 
 		newConns: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "mtlslb_new_connections_total",
-			Help: "Client connections accepted by a listener, counted before any TLS handshake. ALB CloudWatch: NewConnectionCount.",
+			Help: "Client connections accepted by a listener, counted before any TLS handshake. ALB CloudWatch: NewConnectionCount (NLB: NewFlowCount on TCP and TLS listeners).",
 		}, []string{labelListener}),
 		activeConns: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "mtlslb_active_connections",
-			Help: "Client connections a listener holds open now. ALB CloudWatch: ActiveConnectionCount (which sums per period instead).",
+			Help: "Client connections a listener holds open now. ALB CloudWatch: ActiveConnectionCount (which sums per period instead; NLB: ActiveFlowCount on TCP and TLS listeners).",
 		}, []string{labelListener}),
 		rejectedConns: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "mtlslb_rejected_connections_total",
-			Help: "Client connections refused because the listener had reached its connection limit. ALB CloudWatch: RejectedConnectionCount.",
+			Help: "Client connections refused because the listener had reached its connection limit (HTTPS and HTTP listeners; TCP and TLS listeners have no limit). ALB CloudWatch: RejectedConnectionCount.",
 		}, []string{labelListener}),
 		tlsErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "mtlslb_client_tls_negotiation_errors_total",
-			Help: "Client TLS handshakes that failed, by the connection log's tls_verify_status failure code. ALB CloudWatch: ClientTLSNegotiationErrorCount.",
+			Help: "Client TLS handshakes that failed, by the connection log's tls_verify_status failure code. ALB CloudWatch: ClientTLSNegotiationErrorCount (NLB: the same, on TLS listeners).",
 		}, []string{labelListener, labelStatus}),
 		handshake: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "mtlslb_tls_handshake_duration_seconds",
@@ -112,6 +120,18 @@ func New(opts ...Option) *Metrics {
 			Name: "mtlslb_generated_responses_total",
 			Help: "HTTP responses mtlslb produced itself rather than a target, by status code. ALB CloudWatch: HTTPCode_ELB_3XX_Count, HTTPCode_ELB_4XX_Count, HTTPCode_ELB_5XX_Count and HTTPCode_ELB_502/503/504_Count.",
 		}, []string{labelListener, labelCode}),
+		refusedConns: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "mtlslb_refused_connections_total",
+			Help: "Connections a TCP or TLS listener accepted and closed before forwarding them, by reason: proxy_protocol (a PROXY header missing or invalid from a trusted network, or, on a TCP listener, one sent from an untrusted network) or no_registered_targets (the target group has no target). No ALB CloudWatch equivalent (NLB counts the resets in TCP_ELB_Reset_Count).",
+		}, []string{labelListener, labelReason}),
+		targetErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "mtlslb_target_connection_errors_total",
+			Help: "Connections from a TCP or TLS listener to a target that could not be established (refused, timed out, name not resolved); the client's connection is reset. ALB CloudWatch: TargetConnectionErrorCount (NLB: part of TCP_ELB_Reset_Count).",
+		}, []string{labelListener}),
+		forwarded: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "mtlslb_forwarded_bytes_total",
+			Help: "Bytes a TCP or TLS listener forwarded, by direction (client_to_target, target_to_client); payload only, plaintext on TLS listeners, PROXY headers not included. ALB CloudWatch: ProcessedBytes (NLB's also counts TCP/IP and TLS overhead).",
+		}, []string{labelListener, labelDirection}),
 
 		configRevision: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "mtlslb_config_revision",
@@ -126,7 +146,8 @@ func New(opts ...Option) *Metrics {
 			Help: "Unix time of the last successful configuration reload. No ALB CloudWatch equivalent.",
 		}),
 
-		trustStores: newTrustStoreCollector(o.now),
+		trustStores:  newTrustStoreCollector(o.now),
+		targetGroups: newTargetGroupCollector(),
 	}
 
 	reloads := prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -142,9 +163,9 @@ func New(opts ...Option) *Metrics {
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		m.newConns, m.activeConns, m.rejectedConns, m.tlsErrors, m.handshake,
-		m.requests, m.generated,
+		m.requests, m.generated, m.refusedConns, m.targetErrors, m.forwarded,
 		m.configRevision, m.reloadSuccessful, m.reloadSuccessSeconds, reloads,
-		m.trustStores,
+		m.trustStores, m.targetGroups,
 	)
 	m.handler = promhttp.HandlerFor(m.registry, promhttp.HandlerOpts{
 		ErrorHandling: promhttp.HTTPErrorOnError,
@@ -195,9 +216,11 @@ func (m *Metrics) Listener(addr string) *ListenerMetrics {
 }
 
 // DeleteListener removes every series of the listener at addr, for a
-// listener that the configuration no longer has. Connections still finishing
-// on the old generation keep calling their *ListenerMetrics safely; what they
-// record is no longer exported. A later Listener(addr) starts from zero.
+// listener that the configuration no longer has, whatever its protocol.
+// Connections still finishing on the old generation keep calling their
+// *ListenerMetrics or *Layer4Metrics safely; what they record is no longer
+// exported. A later Listener(addr) or Layer4Listener(addr, …) starts from
+// zero.
 func (m *Metrics) DeleteListener(addr string) {
 	if m == nil {
 		return
@@ -218,6 +241,9 @@ func (m *Metrics) DeleteListener(addr string) {
 	m.handshake.DeletePartialMatch(match)
 	m.requests.DeletePartialMatch(match)
 	m.generated.DeletePartialMatch(match)
+	m.refusedConns.DeletePartialMatch(match)
+	m.targetErrors.DeletePartialMatch(match)
+	m.forwarded.DeletePartialMatch(match)
 }
 
 // SetConfig records the outcome of a configuration load or reload. With ok,

@@ -439,6 +439,17 @@ func TestNilMetricsRecordNothing(t *testing.T) {
 	l.Request(200)
 	l.Generated(503)
 	m.DeleteListener(addrA)
+	l4 := m.Layer4Listener(addrA, true)
+	if l4 != nil {
+		t.Fatalf("nil *Metrics returned a non-nil *Layer4Metrics")
+	}
+	l4.ConnAccepted()
+	l4.HandshakeDone("ClientCertExpired", 0)
+	l4.ConnRefused(RefusedNoTargets)
+	l4.TargetConnectionError()
+	l4.Forwarded(TargetToClient, 1)
+	l4.ConnClosed()
+	m.SetTargetGroups(func(func(string, TargetStates) bool) {})
 	m.SetTrustStore("partners", 1, 1, []CRLInfo{{ID: 1}})
 	m.DeleteTrustStore("partners")
 	m.SetConfig(1, true, time.Now())
@@ -466,6 +477,13 @@ func exerciseAll(m *Metrics, now time.Time) {
 	l.ConnClosed()
 	m.SetTrustStore("partners", 2, 1, []CRLInfo{{ID: 1, ThisUpdate: now, NextUpdate: now.Add(time.Hour)}})
 	m.SetConfig(1, true, now)
+	l4 := m.Layer4Listener(addrB, true)
+	l4.ConnAccepted()
+	l4.ConnRefused(RefusedProxyProtocol)
+	l4.TargetConnectionError()
+	l4.Forwarded(ClientToTarget, 10)
+	l4.ConnClosed()
+	m.SetTargetGroups(func(yield func(string, TargetStates) bool) { yield("web", TargetStates{Healthy: 1}) })
 }
 
 // mtlslbMetricNames is every metric this package exposes. A new metric must
@@ -480,10 +498,14 @@ func mtlslbMetricNames() []string {
 		"mtlslb_config_revision",
 		"mtlslb_crl_age_seconds",
 		"mtlslb_crl_time_to_next_update_seconds",
+		"mtlslb_forwarded_bytes_total",
 		"mtlslb_generated_responses_total",
 		"mtlslb_new_connections_total",
+		"mtlslb_refused_connections_total",
 		"mtlslb_rejected_connections_total",
 		"mtlslb_requests_total",
+		"mtlslb_target_connection_errors_total",
+		"mtlslb_targets",
 		"mtlslb_tls_handshake_duration_seconds",
 		"mtlslb_trust_store_ca_certificates",
 		"mtlslb_trust_store_revoked_entries",
