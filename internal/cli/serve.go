@@ -187,6 +187,7 @@ func runServe(ctx context.Context, f serveFlags, stderr io.Writer) error {
 		defer stopWatch()
 	} else {
 		go watchStore(ctx, src, log, reload)
+		go src.control.RunBlobCollection(ctx, 0, log)
 	}
 
 	for {

@@ -33,9 +33,10 @@ type BoltOptions struct {
 	WatchHistory int
 }
 
-// Bolt is a Store in one bbolt file (serve --data-dir). Every Txn, PutBlob and
-// DeleteBlob is fsync'd before it returns, so an acknowledged write survives a
-// crash; bbolt's copy-on-write pages make a transaction all-or-nothing on disk.
+// Bolt is a Store in one bbolt file (serve --data-dir). Every Txn, PutBlob,
+// DeleteBlob and deleting CollectBlobs is fsync'd before it returns, so an
+// acknowledged write survives a crash; bbolt's copy-on-write pages make a
+// transaction all-or-nothing on disk.
 type Bolt struct {
 	path    string
 	db      *bolt.DB
@@ -47,6 +48,15 @@ type Bolt struct {
 	// so that watchers see revisions in commit order. bbolt alone serialises the
 	// commits but not what happens after them.
 	writeMu sync.Mutex
+
+	// gcMu guards clocks and is held by CollectBlobs from its first scan
+	// through its commit (gc.go explains why PutBlob must wait for it).
+	gcMu   sync.Mutex
+	clocks blobClocks
+
+	// afterCollectScan, when set (tests), runs between a collection's read
+	// scan and its write transaction.
+	afterCollectScan func()
 }
 
 var _ Store = (*Bolt)(nil)
@@ -126,6 +136,7 @@ func OpenBolt(path string, opts BoltOptions) (*Bolt, error) {
 		db:      db,
 		maxBlob: opts.MaxBlobBytes,
 		hub:     newHub(rev, opts.WatchHistory),
+		clocks:  make(blobClocks),
 	}, nil
 }
 
@@ -209,6 +220,7 @@ func (b *Bolt) Txn(ctx context.Context, conds []Cond, ops []Op) (Revision, error
 	var (
 		rev    Revision
 		events []Event
+		named  []string
 	)
 	// An error inside Update rolls the whole bbolt transaction back; Update
 	// returns only after the commit is fsync'd.
@@ -219,13 +231,23 @@ func (b *Bolt) Txn(ctx context.Context, conds []Cond, ops []Op) (Revision, error
 			return err
 		}
 		rev = cur + 1
-		if events, err = applyTxn(boltTable{tx.Bucket([]byte(bucketKeys))}, rev, conds, ops); err != nil {
+		table := boltTable{keys: tx.Bucket([]byte(bucketKeys)), blobs: tx.Bucket([]byte(bucketBlobs))}
+		if events, named, err = applyTxn(table, rev, conds, ops); err != nil {
 			return err
 		}
 		return meta.Put([]byte(metaRevision), binary.BigEndian.AppendUint64(nil, uint64(rev)))
 	})
 	if err != nil {
 		return 0, fmt.Errorf("transaction: %w", b.mapErr(err))
+	}
+	if len(named) > 0 {
+		// After the commit: a collection pass before this point sees the
+		// reference itself (gc.go).
+		b.gcMu.Lock()
+		for _, d := range named {
+			delete(b.clocks, d)
+		}
+		b.gcMu.Unlock()
 	}
 	b.hub.publish(rev, events)
 	return rev, nil
@@ -247,6 +269,12 @@ func (b *Bolt) PutBlob(ctx context.Context, data []byte) (string, error) {
 	sum := sha256.Sum256(data)
 	digest := digestPrefix + hex.EncodeToString(sum[:])
 	key := []byte(digest)
+	// Restart the blob's grace period before looking for it: a collection that
+	// already read the old clock finishes first, and then this put sees its
+	// deletion and writes the blob again (gc.go).
+	b.gcMu.Lock()
+	delete(b.clocks, digest)
+	b.gcMu.Unlock()
 	// Most puts of a CA bundle repeat one already stored: answer those from a
 	// read transaction, without the write lock and the fsync.
 	var stored bool
@@ -403,16 +431,144 @@ func (b *Bolt) DeleteBlob(ctx context.Context, digest string) error {
 		return err
 	}
 	err := b.update(func(tx *bolt.Tx) error {
-		err := tx.Bucket([]byte(bucketBlobs)).DeleteBucket([]byte(digest))
-		if errors.Is(err, berrors.ErrBucketNotFound) {
+		blobs := tx.Bucket([]byte(bucketBlobs))
+		if blobs.Bucket([]byte(digest)) == nil {
 			return ErrBlobNotFound
 		}
-		return err
+		// Checked in the deleting transaction, so no Txn can name the blob
+		// between the check and the deletion.
+		refs, err := boltRefs(tx)
+		if err != nil {
+			return err
+		}
+		if _, named := refs[digest]; named {
+			return fmt.Errorf("%w: a stored value names it", ErrBlobInUse)
+		}
+		return blobs.DeleteBucket([]byte(digest))
 	})
 	if err != nil {
 		return fmt.Errorf("deleting blob %s: %w", digest, err)
 	}
+	b.gcMu.Lock()
+	delete(b.clocks, digest)
+	b.gcMu.Unlock()
 	return nil
+}
+
+// CollectBlobs implements Store. A first pass in a read transaction updates the
+// clocks; only when a blob's grace period has passed does a write transaction
+// scan the values again and delete, so that a pass with nothing to delete takes
+// neither bbolt's write lock nor an fsync. Deleting a blob frees its pages in
+// bbolt's freelist, where later blobs reuse them: the file does not shrink, but
+// it stops growing.
+func (b *Bolt) CollectBlobs(ctx context.Context, now time.Time, grace time.Duration) (BlobCollection, error) {
+	b.gcMu.Lock()
+	defer b.gcMu.Unlock()
+	var (
+		expired []string
+		res     BlobCollection
+	)
+	err := b.view(ctx, func(tx *bolt.Tx) error {
+		refs, err := boltRefs(tx)
+		if err != nil {
+			return err
+		}
+		expired, res = b.clocks.observe(now, grace, storedBlobs(tx), refs)
+		return nil
+	})
+	if err != nil {
+		return BlobCollection{}, fmt.Errorf("collecting blobs: %w", err)
+	}
+	if len(expired) == 0 {
+		return res, nil
+	}
+	if b.afterCollectScan != nil {
+		b.afterCollectScan()
+	}
+	if err := ctx.Err(); err != nil {
+		return BlobCollection{}, fmt.Errorf("collecting blobs: %w", err)
+	}
+	var reclaimed, named int
+	var reclaimedBytes int64
+	err = b.update(func(tx *bolt.Tx) error {
+		reclaimed, named, reclaimedBytes = 0, 0, 0
+		// The scan that decides, inside the write transaction: no Txn can commit
+		// a value naming one of these blobs between it and the deletions.
+		refs, err := boltRefs(tx)
+		if err != nil {
+			return err
+		}
+		blobs := tx.Bucket([]byte(bucketBlobs))
+		for _, d := range expired {
+			if _, ok := refs[d]; ok {
+				named++
+				continue
+			}
+			bb := blobs.Bucket([]byte(d))
+			if bb == nil {
+				continue // deleted by DeleteBlob meanwhile
+			}
+			size := storedBlobSize(bb)
+			if err := blobs.DeleteBucket([]byte(d)); err != nil {
+				return fmt.Errorf("deleting blob %s: %w", d, err)
+			}
+			reclaimed++
+			reclaimedBytes += size
+		}
+		return nil
+	})
+	if err != nil {
+		// Rolled back: the clocks still say expired, so the next pass tries again.
+		return BlobCollection{}, fmt.Errorf("collecting blobs: %w", err)
+	}
+	for _, d := range expired {
+		delete(b.clocks, d) // deleted, gone, or named again: no clock runs for it
+	}
+	res.Reclaimed, res.ReclaimedBytes = reclaimed, reclaimedBytes
+	res.Referenced += named
+	return res, nil
+}
+
+// boltRefs returns the digests the stored values name. A corrupt record is an
+// error: a collection that cannot read every value must not delete anything.
+func boltRefs(tx *bolt.Tx) (map[string]struct{}, error) {
+	refs := make(map[string]struct{})
+	err := tx.Bucket([]byte(bucketKeys)).ForEach(func(k, v []byte) error {
+		r, err := decodeRecord(v)
+		if err != nil {
+			return fmt.Errorf("key %q: %w", k, err)
+		}
+		addBlobRefs(refs, r.value)
+		return nil
+	})
+	return refs, err
+}
+
+// storedBlobs lists the stored blobs' digests. A bucket whose name is not a
+// digest is no blob of this store's making and is left alone.
+func storedBlobs(tx *bolt.Tx) []string {
+	var out []string
+	c := tx.Bucket([]byte(bucketBlobs)).Cursor()
+	for k, v := c.First(); k != nil; k, v = c.Next() {
+		if v != nil {
+			continue // a plain value, not a blob's bucket
+		}
+		if _, err := parseDigest(string(k)); err == nil {
+			out = append(out, string(k))
+		}
+	}
+	return out
+}
+
+// storedBlobSize adds up a blob's chunks (their lengths only, without reading
+// them), for the collection's report; a corrupt size record cannot inflate it.
+func storedBlobSize(bb *bolt.Bucket) int64 {
+	var n int64
+	c := bb.Cursor()
+	for k, v := c.Seek([]byte{'c'}); k != nil && k[0] == 'c'; k, v = c.Next() {
+		n += int64(len(v))
+	}
+	return n
 }
 
 // Backup writes a consistent copy of the whole store file to w while the store
@@ -517,11 +673,11 @@ func decodeRecord(data []byte) (record, error) {
 	return r, nil
 }
 
-// boltTable adapts the keys bucket of a write transaction to applyTxn.
-type boltTable struct{ b *bolt.Bucket }
+// boltTable adapts the keys and blobs buckets of a write transaction to applyTxn.
+type boltTable struct{ keys, blobs *bolt.Bucket }
 
 func (t boltTable) get(key string) (record, bool, error) {
-	v := t.b.Get([]byte(key))
+	v := t.keys.Get([]byte(key))
 	if v == nil {
 		return record{}, false, nil
 	}
@@ -533,9 +689,13 @@ func (t boltTable) get(key string) (record, bool, error) {
 }
 
 func (t boltTable) put(key string, r record) error {
-	return t.b.Put([]byte(key), encodeRecord(r))
+	return t.keys.Put([]byte(key), encodeRecord(r))
 }
 
 func (t boltTable) delete(key string) error {
-	return t.b.Delete([]byte(key))
+	return t.keys.Delete([]byte(key))
+}
+
+func (t boltTable) hasBlob(digest string) (bool, error) {
+	return t.blobs.Bucket([]byte(digest)) != nil, nil
 }

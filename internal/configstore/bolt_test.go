@@ -153,6 +153,24 @@ func TestBoltCorruption(t *testing.T) {
 			},
 		},
 		{
+			// A collection that cannot read every value must delete nothing: the
+			// unreadable one might name the blob.
+			name:   "record under a collection",
+			tamper: func(tx *bolt.Tx) error { return tx.Bucket([]byte(bucketKeys)).Put([]byte("k"), []byte{9}) },
+			check: func(t *testing.T, b *Bolt) error {
+				var err error
+				for i := range 2 {
+					if _, err = b.CollectBlobs(t.Context(), at(float64(i)), 0); err == nil {
+						t.Errorf("pass %d over a corrupt record succeeded", i)
+					}
+				}
+				if _, gerr := b.GetBlob(t.Context(), blobDigest(genuineBlob())); gerr != nil {
+					t.Errorf("blob after passes over a corrupt record: %v", gerr)
+				}
+				return err
+			},
+		},
+		{
 			name:   "revision",
 			tamper: func(tx *bolt.Tx) error { return tx.Bucket([]byte(bucketMeta)).Put([]byte(metaRevision), []byte{1}) },
 			check: func(t *testing.T, b *Bolt) error {

@@ -61,6 +61,11 @@ func runConformance(t *testing.T, open func(testing.TB) Store, writable bool) {
 	t.Run("BlobErrors", func(t *testing.T) { testBlobErrors(t, open(t)) })
 	if !writable {
 		t.Run("ReadOnly", func(t *testing.T) { testReadOnly(t, open(t)) })
+		t.Run("CollectNothing", func(t *testing.T) {
+			if res, err := open(t).CollectBlobs(t.Context(), at(0), 0); err != nil || res != (BlobCollection{}) {
+				t.Errorf("CollectBlobs = %+v, %v; want nothing collected and no error", res, err)
+			}
+		})
 		return
 	}
 	t.Run("Empty", func(t *testing.T) {
@@ -80,6 +85,11 @@ func runConformance(t *testing.T, open func(testing.TB) Store, writable bool) {
 	t.Run("ConcurrentCompareAndSwap", func(t *testing.T) { testConcurrentCAS(t, open(t)) })
 	t.Run("Blobs", func(t *testing.T) { testBlobs(t, open(t)) })
 	t.Run("LargeBlobs", func(t *testing.T) { testLargeBlobs(t, open(t)) })
+	t.Run("CollectBlobs", func(t *testing.T) { testCollectBlobs(t, open) })
+	t.Run("CollectStalledWriter", func(t *testing.T) { testCollectStalledWriter(t, open(t)) })
+	t.Run("TxnNamesAbsentBlob", func(t *testing.T) { testTxnNamesAbsentBlob(t, open(t)) })
+	t.Run("DeleteNamedBlob", func(t *testing.T) { testDeleteNamedBlob(t, open(t)) })
+	t.Run("CollectConcurrent", func(t *testing.T) { testCollectConcurrent(t, open(t)) })
 }
 
 func testGetAndRange(t *testing.T, s Store) {
@@ -562,6 +572,7 @@ func testClose(t *testing.T, s Store) {
 		{name: "PutBlob", call: func() error { _, err := s.PutBlob(ctx, []byte("x")); return err }},
 		{name: "GetBlob", call: func() error { _, err := s.GetBlob(ctx, blobDigest([]byte("x"))); return err }},
 		{name: "DeleteBlob", call: func() error { return s.DeleteBlob(ctx, blobDigest([]byte("x"))) }},
+		{name: "CollectBlobs", call: func() error { _, err := s.CollectBlobs(ctx, time.Now(), 0); return err }},
 	}
 	for _, tc := range calls {
 		t.Run(tc.name, func(t *testing.T) {

@@ -23,7 +23,14 @@
 //   - Blobs. PutBlob stores bytes under "sha256:<hex>", GetBlob verifies them
 //     against that digest before returning them, and DeleteBlob removes them.
 //     Blobs do not take revisions: a writer puts the blob, then commits the keys
-//     that reference it in a Txn; whoever deletes a resource collects its blobs.
+//     that reference it in a Txn. A value references a blob by containing its
+//     digest; Txn refuses a value naming a blob that is not stored, so a
+//     committed value never names a missing blob.
+//   - Garbage collection. CollectBlobs deletes the blobs no current value names
+//     once they have stayed unreferenced for a grace period, in one write
+//     transaction that rechecks the references (gc.go has the argument for why
+//     it can never delete a blob a committed value names, nor lose one to the
+//     put-then-Txn race). The caller runs it periodically (control.Service).
 //
 // # Why this shape
 //

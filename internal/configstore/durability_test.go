@@ -14,8 +14,12 @@ import (
 	"time"
 )
 
-// helperStoreEnv names the store file a TestHelperWriter child writes to.
-const helperStoreEnv = "MTLSLB_CONFIGSTORE_HELPER_STORE"
+// helperStoreEnv names the store file a TestHelperWriter child writes to;
+// helperModeEnv, when "collect", makes it rotate blobs and collect them too.
+const (
+	helperStoreEnv = "MTLSLB_CONFIGSTORE_HELPER_STORE"
+	helperModeEnv  = "MTLSLB_CONFIGSTORE_HELPER_MODE"
+)
 
 // TestBoltKillDuringWrites is issue 3 item 5: a process killed with SIGKILL in
 // the middle of a stream of transactions loses none it acknowledged, applies none
@@ -26,7 +30,7 @@ func TestBoltKillDuringWrites(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "store.db")
 	var acked []Revision
 	for round := range 2 {
-		acked = append(acked, killWriterAfter(t, path, 200, round == 0)...)
+		acked = append(acked, killWriterAfter(t, path, 200, round == 0, "")...)
 	}
 
 	b := openTestBolt(t, path)
@@ -66,12 +70,12 @@ func TestBoltKillDuringWrites(t *testing.T) {
 // killWriterAfter starts a TestHelperWriter child on path, reads at least n
 // acknowledgements, kills it with SIGKILL and returns every acknowledgement it
 // printed (including those still in the pipe when it died).
-func killWriterAfter(t *testing.T, path string, n int, checkLock bool) []Revision {
+func killWriterAfter(t *testing.T, path string, n int, checkLock bool, mode string) []Revision {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, os.Args[0], "-test.run=^TestHelperWriter$", "-test.count=1")
-	cmd.Env = append(os.Environ(), helperStoreEnv+"="+path)
+	cmd.Env = append(os.Environ(), helperStoreEnv+"="+path, helperModeEnv+"="+mode)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	stdout, err := cmd.StdoutPipe()
@@ -162,6 +166,10 @@ func TestHelperWriter(t *testing.T) {
 	fmt.Println("open")
 	// Bounded so that an orphaned child stops by itself.
 	deadline := time.Now().Add(30 * time.Second)
+	if os.Getenv(helperModeEnv) == "collect" {
+		writeAndCollect(t, b, rev, deadline)
+		return
+	}
 	for i := int(rev) + 1; i <= int(rev)+100_000 && time.Now().Before(deadline); i++ {
 		v := strconv.Itoa(i)
 		got, err := b.Txn(context.Background(), nil, []Op{
@@ -177,5 +185,65 @@ func TestHelperWriter(t *testing.T) {
 			t.Fatalf("Txn %d got revision %d", i, got)
 		}
 		fmt.Printf("ack %d\n", got)
+	}
+}
+
+// TestBoltKillDuringCollection kills a process that rotates blobs and collects
+// the old ones with no grace period, so that a kill lands inside puts, Txns and
+// collections alike. Afterwards every blob a value names must be stored and
+// intact, and the unnamed ones must not have piled up.
+func TestBoltKillDuringCollection(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "store.db")
+	var acked []Revision
+	for range 2 {
+		acked = append(acked, killWriterAfter(t, path, 60, false, "collect")...)
+	}
+	b := openTestBolt(t, path)
+	ctx := t.Context()
+	kvs, rev, err := b.Range(ctx, "")
+	if err != nil {
+		t.Fatalf("store does not read after the kills: %v", err)
+	}
+	if last := acked[len(acked)-1]; rev < last {
+		t.Fatalf("store at revision %d, but revision %d was acknowledged", rev, last)
+	}
+	named := 0
+	for _, kv := range kvs {
+		blobRefs(kv.Value, func(d []byte) {
+			named++
+			if _, err := b.GetBlob(ctx, string(d)); err != nil {
+				t.Errorf("key %s names blob %s: %v", kv.Key, d, err)
+			}
+		})
+	}
+	if named == 0 {
+		t.Fatal("no value names a blob: the child wrote nothing to check")
+	}
+	res := collect(t, b, at(0))
+	if stored := res.Referenced + res.Waiting; stored > 4 {
+		t.Errorf("%d blobs stored after %d rotations (%+v): collection did not keep up", stored, len(acked), res)
+	}
+	t.Logf("%d acknowledged rotations over two kills; store at revision %d holds %+v", len(acked), rev, res)
+}
+
+// writeAndCollect is TestHelperWriter's "collect" mode: each round puts a new
+// blob of four chunks, names it in place of the previous one (acknowledged once
+// the Txn returns), and runs a collection pass with no grace period.
+func writeAndCollect(t *testing.T, b *Bolt, rev Revision, deadline time.Time) {
+	ctx := context.Background()
+	for i := int(rev) + 1; i <= int(rev)+100_000 && time.Now().Before(deadline); i++ {
+		blob := bytes.Repeat([]byte(strconv.Itoa(i)+" "), 4*blobChunkSize/8)
+		digest, err := b.PutBlob(ctx, blob)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := b.Txn(ctx, nil, []Op{names("truststores/rotating", digest)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		fmt.Printf("ack %d\n", got)
+		if _, err := b.CollectBlobs(ctx, time.Now(), 0); err != nil {
+			t.Fatal(err)
+		}
 	}
 }

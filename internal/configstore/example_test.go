@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/mtlslb/mtlslb/internal/configstore"
 )
@@ -61,4 +62,33 @@ func Example_listThenWatch() {
 	// Output:
 	// snapshot at revision 1: 1 listener(s)
 	// revision 2: listeners/https = v2
+}
+
+// Rotating a CRL: the new one is put and named, the old one is named no more,
+// and collection passes reclaim it once it has stayed unreferenced for the grace
+// period. A writer that stalls past the grace period between PutBlob and Txn
+// gets ErrBlobNotFound, never a stored value naming a missing blob.
+func Example_collectBlobs() {
+	ctx := context.Background()
+	s := configstore.NewMemory()
+	defer s.Close()
+	const grace = 5 * time.Minute
+	start := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
+
+	old, _ := s.PutBlob(ctx, []byte("CRL #1"))
+	s.Txn(ctx, nil, []configstore.Op{{Key: "truststores/partners", Value: []byte(`{"crl":"` + old + `"}`)}})
+	next, _ := s.PutBlob(ctx, []byte("CRL #2"))
+	s.Txn(ctx, nil, []configstore.Op{{Key: "truststores/partners", Value: []byte(`{"crl":"` + next + `"}`)}})
+
+	res, _ := s.CollectBlobs(ctx, start, grace) // starts the old CRL's clock
+	fmt.Printf("first pass: %d reclaimed, %d waiting\n", res.Reclaimed, res.Waiting)
+	res, _ = s.CollectBlobs(ctx, start.Add(grace), grace)
+	fmt.Printf("a grace period later: %d reclaimed (%d bytes), %d still named\n", res.Reclaimed, res.ReclaimedBytes, res.Referenced)
+
+	_, err := s.Txn(ctx, nil, []configstore.Op{{Key: "truststores/partners", Value: []byte(`{"crl":"` + old + `"}`)}})
+	fmt.Println("naming the collected CRL again:", errors.Is(err, configstore.ErrBlobNotFound))
+	// Output:
+	// first pass: 0 reclaimed, 1 waiting
+	// a grace period later: 1 reclaimed (6 bytes), 1 still named
+	// naming the collected CRL again: true
 }

@@ -8,6 +8,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"time"
 )
 
 // FileConfigKey is the one key of a File store: the configuration file's bytes.
@@ -148,6 +149,18 @@ func (f *File) GetBlob(ctx context.Context, digest string) ([]byte, error) {
 // DeleteBlob implements Store: always refused.
 func (f *File) DeleteBlob(ctx context.Context, digest string) error {
 	return f.refuse("deleting blob")
+}
+
+// CollectBlobs implements Store: a File store holds no blobs, so there is nothing
+// to collect.
+func (f *File) CollectBlobs(ctx context.Context, now time.Time, grace time.Duration) (BlobCollection, error) {
+	if err := ctx.Err(); err != nil {
+		return BlobCollection{}, fmt.Errorf("collecting blobs: %w", err)
+	}
+	if f.isClosed() {
+		return BlobCollection{}, fmt.Errorf("collecting blobs: %w", ErrClosed)
+	}
+	return BlobCollection{}, nil
 }
 
 // Close implements Store. Closing twice is harmless.

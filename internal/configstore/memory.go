@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"time"
 )
 
 // Memory is a Store held in memory, for tests. It has the same semantics as Bolt
@@ -15,6 +16,7 @@ type Memory struct {
 	rev     Revision
 	keys    map[string]record // values are immutable once stored
 	blobs   map[string][]byte
+	clocks  blobClocks // CollectBlobs' "unreferenced since", under mu
 	closed  bool
 	maxBlob int64
 	hub     *hub
@@ -31,6 +33,7 @@ func newMemory(watchHistory int) *Memory {
 	return &Memory{
 		keys:    make(map[string]record),
 		blobs:   make(map[string][]byte),
+		clocks:  make(blobClocks),
 		maxBlob: MaxBlobBytes,
 		hub:     newHub(0, watchHistory),
 	}
@@ -85,9 +88,12 @@ func (m *Memory) Txn(ctx context.Context, conds []Cond, ops []Op) (Revision, err
 	}
 	// applyTxn checks every condition before its first write and memoryTable never
 	// fails, so an error here has written nothing.
-	events, err := applyTxn(memoryTable{m.keys}, m.rev+1, conds, ops)
+	events, named, err := applyTxn(memoryTable{m.keys, m.blobs}, m.rev+1, conds, ops)
 	if err != nil {
 		return 0, fmt.Errorf("transaction: %w", err)
+	}
+	for _, d := range named {
+		delete(m.clocks, d)
 	}
 	m.rev++
 	m.hub.publish(m.rev, events)
@@ -113,6 +119,8 @@ func (m *Memory) PutBlob(ctx context.Context, data []byte) (string, error) {
 	if m.closed {
 		return "", fmt.Errorf("storing blob: %w", ErrClosed)
 	}
+	// Under mu, like every collection, so no pass can be halfway through.
+	delete(m.clocks, digest)
 	if _, ok := m.blobs[digest]; !ok {
 		m.blobs[digest] = cloneNonNil(data)
 	}
@@ -159,8 +167,46 @@ func (m *Memory) DeleteBlob(ctx context.Context, digest string) error {
 	if _, ok := m.blobs[digest]; !ok {
 		return fmt.Errorf("deleting blob %s: %w", digest, ErrBlobNotFound)
 	}
+	if _, named := m.refsLocked()[digest]; named {
+		return fmt.Errorf("deleting blob %s: %w: a stored value names it", digest, ErrBlobInUse)
+	}
 	delete(m.blobs, digest)
+	delete(m.clocks, digest)
 	return nil
+}
+
+// CollectBlobs implements Store. The whole pass holds mu, so it is one
+// transaction against Txn and PutBlob (gc.go).
+func (m *Memory) CollectBlobs(ctx context.Context, now time.Time, grace time.Duration) (BlobCollection, error) {
+	if err := ctx.Err(); err != nil {
+		return BlobCollection{}, fmt.Errorf("collecting blobs: %w", err)
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closed {
+		return BlobCollection{}, fmt.Errorf("collecting blobs: %w", ErrClosed)
+	}
+	stored := make([]string, 0, len(m.blobs))
+	for d := range m.blobs {
+		stored = append(stored, d)
+	}
+	expired, res := m.clocks.observe(now, grace, stored, m.refsLocked())
+	for _, d := range expired {
+		res.Reclaimed++
+		res.ReclaimedBytes += int64(len(m.blobs[d]))
+		delete(m.blobs, d)
+		delete(m.clocks, d)
+	}
+	return res, nil
+}
+
+// refsLocked returns the digests stored values name; the caller holds mu.
+func (m *Memory) refsLocked() map[string]struct{} {
+	refs := make(map[string]struct{})
+	for _, r := range m.keys {
+		addBlobRefs(refs, r.value)
+	}
+	return refs
 }
 
 // Close implements Store. Closing twice is harmless.
@@ -176,8 +222,11 @@ func (r record) kv(key string) KV {
 	return KV{Key: key, Value: cloneNonNil(r.value), CreateRevision: r.createRev, ModRevision: r.modRev}
 }
 
-// memoryTable adapts Memory's map to applyTxn.
-type memoryTable struct{ keys map[string]record }
+// memoryTable adapts Memory's maps to applyTxn.
+type memoryTable struct {
+	keys  map[string]record
+	blobs map[string][]byte
+}
 
 func (t memoryTable) get(key string) (record, bool, error) {
 	r, ok := t.keys[key]
@@ -192,4 +241,9 @@ func (t memoryTable) put(key string, r record) error {
 func (t memoryTable) delete(key string) error {
 	delete(t.keys, key)
 	return nil
+}
+
+func (t memoryTable) hasBlob(digest string) (bool, error) {
+	_, ok := t.blobs[digest]
+	return ok, nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 )
 
 // Revision is the store-wide version: every committed transaction increases it by
@@ -46,8 +47,11 @@ var (
 	ErrConflict = errors.New("revision conflict")
 	// ErrReadOnly reports a write to a store that cannot be written (file mode).
 	ErrReadOnly = errors.New("read-only store")
-	// ErrBlobNotFound reports that no blob has the requested digest.
+	// ErrBlobNotFound reports that no blob has the requested digest, or that a
+	// Txn would store a value naming a blob the store does not hold.
 	ErrBlobNotFound = errors.New("blob not found")
+	// ErrBlobInUse reports a DeleteBlob of a blob that a stored value names.
+	ErrBlobInUse = errors.New("blob in use")
 	// ErrCompacted reports a Watch from a revision the store keeps no history for;
 	// the caller must Range again and watch from the revision Range returns.
 	ErrCompacted = errors.New("revision compacted: watch history no longer holds it")
@@ -89,7 +93,10 @@ type Store interface {
 	Range(ctx context.Context, prefix string) ([]KV, Revision, error)
 	// Txn checks every Cond and, if all hold, applies every Op atomically and
 	// durably (fsync'd before it returns) and returns the new revision. If a Cond
-	// fails nothing is written and the error wraps ErrConflict.
+	// fails nothing is written and the error wraps ErrConflict. If a value it
+	// would write names a blob (contains its digest) that the store does not
+	// hold, nothing is written and the error wraps ErrBlobNotFound: a committed
+	// value never names a missing blob (see CollectBlobs).
 	Txn(ctx context.Context, conds []Cond, ops []Op) (Revision, error)
 	// Watch sends the events of every revision after `after` for keys with the
 	// prefix, in revision order, one slice per revision (revisions without a
@@ -103,14 +110,24 @@ type Store interface {
 	// PutBlob stores data (up to 50 MiB by default; larger is an error wrapping
 	// ErrTooLarge) under its content address "sha256:<64 hex>" and returns it;
 	// idempotent. Blobs are outside the revision space: putting one does not
-	// change the revision.
+	// change the revision. Putting a blob, even one already stored, restarts its
+	// grace period against CollectBlobs, so a writer has that long to commit
+	// the Txn that names it.
 	PutBlob(ctx context.Context, data []byte) (digest string, err error)
 	// GetBlob returns the blob with the digest (an error wrapping ErrBlobNotFound
 	// if absent). Its content is checked against the digest before it is returned.
 	GetBlob(ctx context.Context, digest string) ([]byte, error)
-	// DeleteBlob removes an unreferenced blob (the caller decides what is
-	// unreferenced); an absent blob is an error wrapping ErrBlobNotFound.
+	// DeleteBlob removes a blob that no stored value names; a named one is
+	// refused with an error wrapping ErrBlobInUse, an absent one with
+	// ErrBlobNotFound.
 	DeleteBlob(ctx context.Context, digest string) error
+	// CollectBlobs is one pass of blob garbage collection at time now: it
+	// deletes, durably and in one transaction, the blobs no stored value names
+	// that earlier passes at least grace before now found unreferenced, with
+	// every pass since agreeing and no PutBlob of them since (gc.go has the
+	// rules and why they are safe). Callers run it periodically; a store that
+	// holds no blobs (File) collects nothing.
+	CollectBlobs(ctx context.Context, now time.Time, grace time.Duration) (BlobCollection, error)
 	// Close releases the store and closes every Watch channel.
 	Close() error
 }

@@ -40,6 +40,9 @@ type keyTable interface {
 	get(key string) (record, bool, error)
 	put(key string, r record) error
 	delete(key string) error
+	// hasBlob reports whether the blob with the digest is stored, as seen by
+	// the transaction.
+	hasBlob(digest string) (bool, error)
 }
 
 // validateTxn rejects malformed transactions before any lock is taken. Duplicate
@@ -88,28 +91,40 @@ func validateKey(key string) error {
 	return nil
 }
 
-// applyTxn checks every condition and then applies every op at revision rev,
-// returning the events. The caller holds the write lock and discards all writes
-// when an error is returned (a bbolt rollback, or Memory staging into a copy).
-func applyTxn(t keyTable, rev Revision, conds []Cond, ops []Op) ([]Event, error) {
+// applyTxn checks every condition and every blob a written value names, and then
+// applies every op at revision rev, returning the events and the named blobs'
+// digests (whose collection clocks the caller restarts). Both checks come before
+// the first write, and run in the same transaction as the commit: that is what
+// keeps a concurrent CollectBlobs from leaving a committed value naming a deleted
+// blob (gc.go). The caller holds the write lock and discards all writes when an
+// error is returned (a bbolt rollback; Memory fails only before writing).
+func applyTxn(t keyTable, rev Revision, conds []Cond, ops []Op) (events []Event, named []string, err error) {
 	for _, c := range conds {
 		r, ok, err := t.get(c.Key)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		var got Revision
 		if ok {
 			got = r.modRev
 		}
 		if got != c.ModRevision {
-			return nil, &ConflictError{Key: c.Key, Want: c.ModRevision, Got: got}
+			return nil, nil, &ConflictError{Key: c.Key, Want: c.ModRevision, Got: got}
 		}
 	}
-	events := make([]Event, 0, len(ops))
+	for _, op := range ops {
+		if op.Delete {
+			continue
+		}
+		if named, err = checkBlobRefs(named, op.Key, op.Value, t.hasBlob); err != nil {
+			return nil, nil, err
+		}
+	}
+	events = make([]Event, 0, len(ops))
 	for _, op := range ops {
 		old, exists, err := t.get(op.Key)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		if op.Delete {
 			if !exists {
@@ -122,7 +137,7 @@ func applyTxn(t keyTable, rev Revision, conds []Cond, ops []Op) ([]Event, error)
 				Deleted: true,
 			})
 			if err := t.delete(op.Key); err != nil {
-				return nil, err
+				return nil, nil, err
 			}
 			continue
 		}
@@ -133,11 +148,11 @@ func applyTxn(t keyTable, rev Revision, conds []Cond, ops []Op) ([]Event, error)
 			r.createRev = old.createRev
 		}
 		if err := t.put(op.Key, r); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		events = append(events, Event{KV: KV{Key: op.Key, Value: r.value, CreateRevision: r.createRev, ModRevision: rev}})
 	}
-	return events, nil
+	return events, named, nil
 }
 
 // cloneNonNil copies b; an empty value is returned as an empty, non-nil slice so

@@ -12,4 +12,7 @@
 //	config                 the document as uploaded (YAML or JSON), without trust stores
 //	truststores/<name>     a trust store: its bundle and CRLs as blob digests, ids, settings (JSON)
 //	blobs                  CA bundles and CRLs, by content address
+//
+// A blob no trust store names any more (a replaced bundle, a removed CRL) is deleted by RunBlobCollection,
+// which serve runs in store mode, once it has been unreferenced for Options.BlobGrace.
 package control

@@ -11,9 +11,15 @@ type Error struct {
 	Code    string
 	Status  int
 	Message string
+
+	cause error // the store's error this refusal reports, if any
 }
 
 func (e *Error) Error() string { return e.Code + ": " + e.Message }
+
+// Unwrap returns the store's error behind the refusal (nil for most), so that callers can tell a lost
+// revision race (configstore.ErrConflict) from a collected blob (configstore.ErrBlobNotFound).
+func (e *Error) Unwrap() error { return e.cause }
 
 // The error names (ELBv2's where it has one).
 const (

@@ -42,7 +42,21 @@ type Options struct {
 	// Health returns the running health of a target group's targets (engine.TargetHealth); nil, or ok false,
 	// when nothing runs the group.
 	Health func(group string) ([]health.TargetHealth, bool)
+	// BlobGrace is how long a CA bundle or CRL stays stored after nothing names it any more (default
+	// DefaultBlobGrace): the time a request has between storing a blob and the write that names it, and a
+	// reader of the previous revision to read it. Safety does not depend on it (configstore's gc.go).
+	BlobGrace time.Duration
 }
+
+// Blob collection defaults.
+const (
+	// DefaultBlobGrace is Options.BlobGrace's default: far longer than any request takes between storing a
+	// blob and naming it, or than a reload takes to read the blobs of the revision it applies.
+	DefaultBlobGrace = 5 * time.Minute
+	// DefaultBlobCollectionInterval is RunBlobCollection's default interval. A removed CRL's space is thus
+	// reclaimed between DefaultBlobGrace and DefaultBlobGrace plus two intervals after its removal.
+	DefaultBlobCollectionInterval = time.Minute
+)
 
 // Service runs the control-plane operations. It is safe for concurrent use: every write is one store
 // transaction conditioned on the revisions it read, so concurrent writers never lose an update (the loser
@@ -55,6 +69,9 @@ type Service struct {
 func New(opts Options) *Service {
 	if opts.Now == nil {
 		opts.Now = time.Now
+	}
+	if opts.BlobGrace <= 0 {
+		opts.BlobGrace = DefaultBlobGrace
 	}
 	return &Service{opts: opts}
 }
@@ -214,7 +231,7 @@ func (s *Service) CreateTrustStore(ctx context.Context, name string, bundle Uplo
 	if err := s.write(ctx, ts, 0); err != nil {
 		// The write requires the key to be absent, so a conflict means a concurrent create took the name
 		// after it was read as free: ALB's answer to that is the same as to a name taken long ago.
-		if AsError(err).Code == CodeConflict {
+		if errors.Is(err, configstore.ErrConflict) {
 			return nil, duplicate(name)
 		}
 		return nil, err
@@ -247,13 +264,23 @@ func (s *Service) write(ctx context.Context, ts *TrustStore, want configstore.Re
 }
 
 func storeError(err error) error {
+	var e *Error
 	switch {
 	case errors.Is(err, configstore.ErrConflict):
-		return newError(CodeConflict, http.StatusConflict, "the store changed while this request was processed; retry (%v)", err)
+		e = newError(CodeConflict, http.StatusConflict, "the store changed while this request was processed; retry (%v)", err)
+	case errors.Is(err, configstore.ErrBlobNotFound):
+		// The store refuses a value naming a blob it does not hold. A write names only blobs it has just
+		// stored, so one was collected meanwhile: the request stalled for longer than the grace period
+		// between storing it and the write. Retrying stores it again.
+		e = newError(CodeConflict, http.StatusConflict,
+			"a CA bundle or CRL this request stored was collected as unreferenced before the request could use it; retry (%v)", err)
 	case errors.Is(err, configstore.ErrReadOnly):
-		return newError(CodeReadOnly, http.StatusConflict, "%v", err)
+		e = newError(CodeReadOnly, http.StatusConflict, "%v", err)
+	default:
+		return err
 	}
-	return err
+	e.cause = err
+	return e
 }
 
 // ModifyTrustStore replaces a trust store's CA bundle (whole, never edited in place).
@@ -348,8 +375,8 @@ func (s *Service) RemoveRevocations(ctx context.Context, name string, ids []int6
 	if err := s.checkWith(ctx, &next); err != nil {
 		return err
 	}
-	// The CRL's blob stays in the store: it is content-addressed and may be shared, and deleting it safely
-	// needs a sweep under a store-wide lock, which arrives with blob garbage collection.
+	// The CRL's blob stays in the store until CollectBlobs finds nothing naming it for the grace period: it
+	// is content-addressed, so another trust store (or a request in flight) may name the same content.
 	return s.write(ctx, &next, ts.modRevision)
 }
 
@@ -511,6 +538,12 @@ func (s *Service) PutConfig(ctx context.Context, data []byte, ifMatch *configsto
 		var conflict *configstore.ConflictError
 		if errors.As(err, &conflict) && conflict.Key == keyConfig {
 			return 0, newError(CodePreconditionFailed, http.StatusPreconditionFailed, "the configuration changed while this request was processed; read it again")
+		}
+		if errors.Is(err, configstore.ErrBlobNotFound) {
+			// Only text in the document can name a blob here (its file paths are paths, never content
+			// addresses), and the store refuses to keep a value naming a blob it does not hold.
+			return 0, newError(CodeInvalidConfiguration, http.StatusBadRequest,
+				"the document contains a content address (sha256:<64 hex digits>) of no stored CA bundle or CRL; remove it (%v)", err)
 		}
 		return 0, storeError(err)
 	}
