@@ -150,7 +150,11 @@ func (h *Handler) writeHead(x *exchange, r *http.Request, g *TargetGroup, w *buf
 		w.WriteString(cleanQuery(r.URL.RawQuery))
 	}
 	w.WriteString(" HTTP/1.1\r\nHost: ")
-	w.WriteString(forwardedHost(r.Host, h.cfg.PreserveHost, h.cfg.TLS, x.ci.Port))
+	w.WriteString(r.Host)
+	if p := portToAppend(r.Host, h.cfg.PreserveHost, h.cfg.TLS, x.ci.Port); p != "" {
+		w.WriteByte(':')
+		w.WriteString(p)
+	}
 	w.WriteString("\r\n")
 	conn := r.Header["Connection"]
 	for k, vs := range r.Header {
@@ -227,6 +231,8 @@ func (s wireSink) set(name string, values []string) {
 		writeField(s.w, name, v)
 	}
 }
+
+func (s wireSink) setOne(name, value string) { writeField(s.w, name, value) }
 
 func (s wireSink) appendXFF(prior []string, client string) {
 	s.w.WriteString("X-Forwarded-For: ")

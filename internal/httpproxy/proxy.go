@@ -457,6 +457,8 @@ func rewrite(pr *httputil.ProxyRequest) {
 type headerSink interface {
 	// set sets name to values, replacing any.
 	set(name string, values []string)
+	// setOne sets name to one value (the wire needs no slice for it).
+	setOne(name, value string)
 	// appendXFF sets X-Forwarded-For to the prior values, then the client's address.
 	appendXFF(prior []string, client string)
 }
@@ -481,16 +483,16 @@ func (x *exchange) forwardingHeaders(in http.Header, sink headerSink) {
 	if x.ci.portValues != nil {
 		sink.set("X-Forwarded-Port", x.ci.portValues)
 	} else {
-		sink.set("X-Forwarded-Port", []string{x.ci.Port})
+		sink.setOne("X-Forwarded-Port", x.ci.Port)
 	}
 	if x.traceID != "" {
-		sink.set(traceid.HeaderName, []string{x.traceID})
+		sink.setOne(traceid.HeaderName, x.traceID)
 	}
 	for _, f := range x.ci.Fields {
 		if f.values != nil {
 			sink.set(f.Name, f.values)
 		} else {
-			sink.set(f.Name, []string{f.Value})
+			sink.setOne(f.Name, f.Value)
 		}
 	}
 }
@@ -499,6 +501,8 @@ func (x *exchange) forwardingHeaders(in http.Header, sink headerSink) {
 type mapSink http.Header
 
 func (m mapSink) set(name string, values []string) { m[name] = values }
+
+func (m mapSink) setOne(name, value string) { m[name] = []string{value} }
 
 func (m mapSink) appendXFF(prior []string, client string) {
 	if len(prior) > 0 {
@@ -513,22 +517,28 @@ func (m mapSink) appendXFF(prior []string, client string) {
 // port is not the scheme's default, as ALB does ("www.example.com" on listener 8443 is sent as
 // "www.example.com:8443").
 func forwardedHost(host string, preserve, tls bool, port string) string {
-	if preserve || port == "" || host == "" {
-		return host
+	if appended := portToAppend(host, preserve, tls, port); appended != "" {
+		return host + ":" + appended
 	}
-	if (tls && port == "443") || (!tls && port == "80") {
-		return host
-	}
-	if strings.HasPrefix(host, "[") {
+	return host
+}
+
+// portToAppend returns the port forwardedHost appends to host, or "".
+func portToAppend(host string, preserve, tls bool, port string) string {
+	switch {
+	case preserve || port == "" || host == "":
+		return ""
+	case (tls && port == "443") || (!tls && port == "80"):
+		return ""
+	case strings.HasPrefix(host, "["):
 		if strings.HasSuffix(host, "]") {
-			return host + ":" + port
+			return port
 		}
-		return host
+		return ""
+	case strings.IndexByte(host, ':') >= 0:
+		return ""
 	}
-	if strings.IndexByte(host, ':') >= 0 {
-		return host
-	}
-	return host + ":" + port
+	return port
 }
 
 var (
