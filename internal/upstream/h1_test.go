@@ -64,10 +64,10 @@ func TestConnSource(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	s3 := <-serverSide
 	if c3 == c1 || c3.Reused() || accepted.Load() != 2 {
 		t.Fatalf("a connection the target closed was lent again (accepted %d)", accepted.Load())
 	}
-	s3 := <-serverSide
 
 	// Bytes the target sent unasked also retire a connection.
 	src.Release(c3, true)
