@@ -8,6 +8,7 @@ import (
 	"mime"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -55,7 +56,7 @@ func (h *Handler) direct(x *exchange, r *http.Request, g *TargetGroup) {
 			g.fail(x, r, err)
 			return
 		}
-		resp, err = h.exchange(x, r, g, c, src.ResponseHeaderTimeout())
+		resp, err = h.roundTrip(x, r, g, c, src.ResponseHeaderTimeout())
 		if err == nil {
 			break
 		}
@@ -85,8 +86,8 @@ func (h *Handler) direct(x *exchange, r *http.Request, g *TargetGroup) {
 	}
 }
 
-// exchange writes r on c and reads the response's head, skipping informational responses.
-func (h *Handler) exchange(x *exchange, r *http.Request, g *TargetGroup, c *upstream.Conn, timeout time.Duration) (*http.Response, error) {
+// roundTrip writes r on c and reads the response's head, skipping informational responses.
+func (h *Handler) roundTrip(x *exchange, r *http.Request, g *TargetGroup, c *upstream.Conn, timeout time.Duration) (*http.Response, error) {
 	nc := c.NetConn()
 	stop := context.AfterFunc(r.Context(), func() { nc.SetDeadline(aLongTimeAgo) })
 	defer stop()
@@ -158,15 +159,15 @@ func (h *Handler) writeHead(x *exchange, r *http.Request, g *TargetGroup, w *buf
 	w.WriteString("\r\n")
 	conn := r.Header["Connection"]
 	for k, vs := range r.Header {
-		if h.dropInbound(x, k, conn) {
-			continue
-		}
 		if k == "Te" {
 			// TE is hop-by-hop, but "trailers" says the client takes trailers, which the target may need
 			// to know (gRPC does): ReverseProxy keeps that token alone.
 			if tokenIn(vs, "trailers") {
 				w.WriteString("Te: trailers\r\n")
 			}
+			continue
+		}
+		if h.dropInbound(x, k, conn) {
 			continue
 		}
 		for _, v := range vs {
@@ -188,13 +189,14 @@ func (h *Handler) writeHead(x *exchange, r *http.Request, g *TargetGroup, w *buf
 // every header this listener owns.
 func (h *Handler) dropInbound(x *exchange, k string, conn []string) bool {
 	switch k {
-	case "Connection", "Proxy-Connection", "Keep-Alive", "Proxy-Authenticate", "Proxy-Authorization",
-		"Trailer", "Transfer-Encoding", "Upgrade",
-		"Forwarded", "X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto", "X-Forwarded-Port",
+	case "Forwarded", "X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto", "X-Forwarded-Port",
 		"Content-Length", "Host":
 		return true
 	case traceid.HeaderName:
 		return x.traceID != ""
+	}
+	if slices.Contains(hopByHop[:], k) {
+		return true
 	}
 	for _, o := range h.cfg.Owned {
 		if strings.EqualFold(k, o) {
@@ -323,6 +325,7 @@ func removeHopByHop(hdr http.Header) {
 	}
 }
 
+// hopByHop are the hop-by-hop headers (RFC 9110 §7.6.1, and ReverseProxy's list), removed in both directions.
 var hopByHop = [...]string{"Connection", "Proxy-Connection", "Keep-Alive", "Proxy-Authenticate",
 	"Proxy-Authorization", "Te", "Trailer", "Transfer-Encoding", "Upgrade"}
 
