@@ -13,17 +13,17 @@ const (
 // Object identifiers as the contents octets of their DER encoding, so that
 // they compare with a string conversion instead of a parse.
 const (
-	oidCRLNumber          = "\x55\x1d\x14" // 2.5.29.20
-	oidReasonCode         = "\x55\x1d\x15" // 2.5.29.21
-	oidInvalidityDate     = "\x55\x1d\x18" // 2.5.29.24
-	oidDeltaCRLIndicator  = "\x55\x1d\x1b" // 2.5.29.27
-	oidIssuingDistPoint   = "\x55\x1d\x1c" // 2.5.29.28
-	oidCertificateIssuer  = "\x55\x1d\x1d" // 2.5.29.29
-	oidAuthorityKeyID     = "\x55\x1d\x23" // 2.5.29.35
-	oidFreshestCRL        = "\x55\x1d\x2e" // 2.5.29.46
-	maxCRLNumberBits      = 159            // RFC 5280 §5.2.3: at most 20 octets, non-negative
-	maxSerialOctets       = 255            // RFC 5280 allows 20; a bound on what a hostile CRL makes us compare
-	maxCRLBytes           = 1<<32 - 1      // the index stores offsets as uint32
+	oidCRLNumber          = "\x55\x1d\x14"   // 2.5.29.20
+	oidReasonCode         = "\x55\x1d\x15"   // 2.5.29.21
+	oidInvalidityDate     = "\x55\x1d\x18"   // 2.5.29.24
+	oidDeltaCRLIndicator  = "\x55\x1d\x1b"   // 2.5.29.27
+	oidIssuingDistPoint   = "\x55\x1d\x1c"   // 2.5.29.28
+	oidCertificateIssuer  = "\x55\x1d\x1d"   // 2.5.29.29
+	oidAuthorityKeyID     = "\x55\x1d\x23"   // 2.5.29.35
+	oidFreshestCRL        = "\x55\x1d\x2e"   // 2.5.29.46
+	maxCRLNumberBits      = 159              // RFC 5280 §5.2.3: at most 20 octets, non-negative
+	maxSerialOctets       = 255              // RFC 5280 allows 20; a bound on what a hostile CRL makes us compare
+	maxCRLBytes           = maxIndexedOffset // the index stores offsets in 31 bits
 	reasonRemoveFromCRL   = 8
 	reasonUnused          = 7 // value 7 is not used (RFC 5280 §5.3.1)
 	reasonAACompromise    = 10

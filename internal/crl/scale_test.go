@@ -103,11 +103,8 @@ func TestLargeCRL(t *testing.T) {
 			if list.Len() != tc.entries {
 				t.Errorf("Len = %d, want %d", list.Len(), tc.entries)
 			}
-			for _, s := range list.entries.slots {
-				if s == 0 {
-					continue
-				}
-				serial := entrySerial(list.raw, uint32(s>>32))
+			for off := range list.entries.offsets {
+				serial := entrySerial(list.raw, off)
 				if len(serial) < 1 || serial[0]&0x80 != 0 || len(serial) > testpki.LargeCRLSerialMax {
 					t.Fatalf("serial %X: want positive and at most %d octets", serial, testpki.LargeCRLSerialMax)
 				}
@@ -306,12 +303,12 @@ func scaleProbes(crls []*CRL, hit bool, n int, rng *mrand.ChaCha8) []probe {
 		c := crls[i%len(crls)]
 		if hit {
 			for {
-				s := c.entries.slots[rng.Uint64()&c.entries.mask]
-				if s != 0 {
+				s := c.entries.slots[rng.Uint64()%uint64(len(c.entries.slots))]
+				if s.ref != 0 {
 					// A copy: a handshake's serial is in its certificate,
 					// not in the CRL, and reading it there would add a
 					// cache miss a handshake does not have.
-					probes[i] = probe{crl: c, serial: bytes.Clone(entrySerial(c.raw, uint32(s>>32)))}
+					probes[i] = probe{crl: c, serial: bytes.Clone(entrySerial(c.raw, s.ref>>1))}
 					break
 				}
 			}
