@@ -303,9 +303,7 @@ func (e *Engine) startListener(inner net.Listener, lg *listenerGen) *listenerRun
 		IdleTimeout:                  time.Duration(lg.idleTimeoutSeconds) * time.Second,
 		MaxHeaderBytes:               64 << 10,
 		ErrorLog:                     slog.NewLogLogger(e.log.Handler(), slog.LevelDebug),
-		ConnContext: func(ctx context.Context, c net.Conn) context.Context {
-			return context.WithValue(ctx, connKey{}, listen.FromTLS(c))
-		},
+		ConnContext:                  connContext,
 		ConnState: func(c net.Conn, st http.ConnState) {
 			if st == http.StateClosed || st == http.StateHijacked {
 				rt.live.remove(listen.FromTLS(c))
@@ -328,6 +326,16 @@ func (e *Engine) startListener(inner net.Listener, lg *listenerGen) *listenerRun
 }
 
 type connKey struct{}
+
+// connContext is the context of the requests of connection c: c's *listen.Conn, and for an HTTP/1 connection
+// (wrapDesync) its watcher, through which the proxy learns that the client went away.
+func connContext(ctx context.Context, c net.Conn) context.Context {
+	ctx = context.WithValue(ctx, connKey{}, listen.FromTLS(c))
+	if tc, ok := c.(*requestTimeoutConn); ok {
+		ctx = context.WithValue(ctx, httpproxy.ClientWatcherKey{}, httpproxy.ClientWatcher(tc))
+	}
+	return ctx
+}
 
 func (e *Engine) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	c, _ := r.Context().Value(connKey{}).(*listen.Conn)

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"mime"
+	"net"
 	"net/http"
 	"net/url"
 	"slices"
@@ -87,16 +88,32 @@ func (h *Handler) direct(x *exchange, r *http.Request, g *TargetGroup) {
 }
 
 // roundTrip writes r on c and reads the response's head, skipping informational responses.
-func (h *Handler) roundTrip(x *exchange, r *http.Request, g *TargetGroup, c *upstream.Conn, timeout time.Duration) (*http.Response, error) {
+func (h *Handler) roundTrip(x *exchange, r *http.Request, g *TargetGroup, c *upstream.Conn, timeout time.Duration) (resp *http.Response, err error) {
 	nc := c.NetConn()
-	stop := context.AfterFunc(r.Context(), func() { nc.SetDeadline(aLongTimeAgo) })
-	defer stop()
 	// The target's idle timeout bounds the wait for the response's head once the request is sent (as the
 	// Transport path's response header timeout does), and is lifted before the body streams. A request
 	// without a body is sent at once, so one deadline set now covers both; a body is sent at the client's
 	// pace, so the deadline is set when it has gone.
 	if timeout > 0 && r.ContentLength <= 0 {
 		nc.SetDeadline(time.Now().Add(timeout))
+	}
+	// A client that goes away while the target has not answered ends the wait at once (460, not the target's
+	// timeout): the expired deadline makes the blocked write or read on nc return. The watch starts after the
+	// deadline above, which would otherwise undo an abort that came first.
+	ctx := r.Context()
+	if cw := clientWatcher(r); cw != nil {
+		cw.WatchClient(nc)
+		if ctx.Err() != nil {
+			nc.SetDeadline(aLongTimeAgo)
+		}
+		defer func() {
+			if cw.UnwatchClient() && err != nil {
+				awaitCancel(ctx)
+			}
+		}()
+	} else {
+		stop := context.AfterFunc(ctx, func() { nc.SetDeadline(aLongTimeAgo) })
+		defer stop()
 	}
 	w := c.W
 	h.writeHead(x, r, g, w)
@@ -133,6 +150,52 @@ func (h *Handler) roundTrip(x *exchange, r *http.Request, g *TargetGroup, c *ups
 			nc.SetDeadline(time.Time{})
 		}
 		return resp, nil
+	}
+}
+
+// ClientWatcher watches the client's side of an HTTP/1 connection for the proxy, so that a client that goes
+// away aborts the exchange with the target it waits for. It does what context.AfterFunc on the request's
+// context does (net/http cancels that context when a read from the client fails), without that function's
+// allocations on every request.
+type ClientWatcher interface {
+	// WatchClient makes the watcher set a deadline in the past on upstream as soon as a read from the client
+	// fails, or at once if one has already failed other than by a deadline, until UnwatchClient.
+	WatchClient(upstream net.Conn)
+	// UnwatchClient ends the watch; once it returns, the watcher no longer touches upstream. It reports
+	// whether the watcher set the deadline.
+	UnwatchClient() (aborted bool)
+}
+
+// ClientWatcherKey is the context key of an HTTP/1 connection's ClientWatcher: http.Server's ConnContext
+// stores it in the connection's context, from which every request's context is derived.
+type ClientWatcherKey struct{}
+
+// clientWatcher returns the ClientWatcher of r's connection, or nil. An HTTP/2 request has none: its context
+// is also cancelled when its stream is reset, which no read of the connection shows.
+func clientWatcher(r *http.Request) ClientWatcher {
+	if r.ProtoMajor != 1 {
+		return nil
+	}
+	w, _ := r.Context().Value(ClientWatcherKey{}).(ClientWatcher)
+	return w
+}
+
+// awaitCancelLimit bounds awaitCancel's wait: net/http cancels at once, but a handler must not hang on it.
+const awaitCancelLimit = 5 * time.Second
+
+// awaitCancel waits for ctx, a request's context, to be cancelled after its connection's ClientWatcher saw
+// the client go away. The watcher sees the failed read before net/http does (net/http cancels the context
+// once that read returns to it, on another goroutine), and fail tells a client that went away (460) from a
+// target that failed (502, 504) by the context alone.
+func awaitCancel(ctx context.Context) {
+	if ctx.Err() != nil {
+		return
+	}
+	t := time.NewTimer(awaitCancelLimit)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C:
 	}
 }
 
