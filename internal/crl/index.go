@@ -155,7 +155,6 @@ func (ix *serialIndex) lookup(raw, serial []byte) (uint32, bool) {
 	k0, k1, k2 := shortKey(serial)
 	k0 = ix.scramble(k0, k1, k2)
 	home := ix.place(k0)
-	ix.touchRun(home)
 	for i := home; i < uint64(len(ix.slots)); i++ {
 		s := &ix.slots[i]
 		if s.ref == 0 {
@@ -189,22 +188,6 @@ func (ix *serialIndex) lookupLong(raw, serial []byte) (uint32, bool) {
 	}
 	return 0, false
 }
-
-// touchRun starts reading the cache line that holds the slot touchAhead
-// slots after home. A lookup reads three slots on average (72 bytes), so it
-// usually crosses into the next line; reading that line only once the first
-// has been checked would make a second, dependent trip to memory. The load
-// here depends on nothing, so the CPU issues it beside the first.
-func (ix *serialIndex) touchRun(home uint64) {
-	if i := home + touchAhead; i < uint64(len(ix.slots)) && ix.slots[i].ref == touchNever {
-		panic("crl: index slot refers to offset 0")
-	}
-}
-
-const (
-	touchAhead = 2
-	touchNever = 1 // a long serial's entry at offset 0: no entry starts there
-)
 
 // shortKey sign-extends serial, at most keyOctets of minimal two's
 // complement, to a key. Serials of 12 octets or more (those of CAs that

@@ -9,7 +9,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"sync"
 	"testing"
 	"time"
 )
@@ -34,36 +33,17 @@ type silentTarget struct {
 
 func newSilentTarget(t testing.TB) *silentTarget {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	st := &silentTarget{addr: ln.Addr().String(), got: make(chan string, 8), ended: make(chan error, 8)}
-	var wg sync.WaitGroup
-	t.Cleanup(func() { ln.Close(); wg.Wait() })
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				defer c.Close()
-				c.SetDeadline(time.Now().Add(l7Wait))
-				req, err := http.ReadRequest(bufio.NewReader(c))
-				if err != nil {
-					return
-				}
-				st.got <- req.URL.Path
-				_, err = io.Copy(io.Discard, c)
-				st.ended <- err
-			}()
+	st := &silentTarget{got: make(chan string, 8), ended: make(chan error, 8)}
+	st.addr = serveLoopback(t, func(c net.Conn) {
+		c.SetDeadline(time.Now().Add(l7Wait))
+		req, err := http.ReadRequest(bufio.NewReader(c))
+		if err != nil {
+			return
 		}
-	}()
+		st.got <- req.URL.Path
+		_, err = io.Copy(io.Discard, c)
+		st.ended <- err
+	})
 	return st
 }
 

@@ -32,11 +32,38 @@ type rawTarget struct {
 
 func newRawTarget(t testing.TB, script func(r *http.Request, nth int, w *bufio.Writer) bool) *rawTarget {
 	t.Helper()
+	rt := &rawTarget{script: script}
+	rt.addr = serveLoopback(t, func(c net.Conn) {
+		rt.conns.Add(1)
+		br, bw := bufio.NewReader(c), bufio.NewWriter(c)
+		for nth := 1; ; nth++ {
+			c.SetDeadline(time.Now().Add(l7Wait))
+			req, err := http.ReadRequest(br)
+			if err != nil {
+				return
+			}
+			body, _ := io.ReadAll(req.Body)
+			req.Body = io.NopCloser(strings.NewReader(string(body)))
+			rt.mu.Lock()
+			rt.seen = append(rt.seen, req)
+			rt.mu.Unlock()
+			keep := rt.script(req, nth, bw)
+			if bw.Flush() != nil || !keep {
+				return
+			}
+		}
+	})
+	return rt
+}
+
+// serveLoopback accepts connections on a loopback port until the test ends, runs handle on each in a
+// goroutine of its own and closes the connection when handle returns; it returns the address.
+func serveLoopback(t testing.TB, handle func(c net.Conn)) string {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	rt := &rawTarget{addr: ln.Addr().String(), script: script}
 	var wg sync.WaitGroup
 	t.Cleanup(func() { ln.Close(); wg.Wait() })
 	wg.Add(1)
@@ -47,32 +74,15 @@ func newRawTarget(t testing.TB, script func(r *http.Request, nth int, w *bufio.W
 			if err != nil {
 				return
 			}
-			rt.conns.Add(1)
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
 				defer c.Close()
-				br, bw := bufio.NewReader(c), bufio.NewWriter(c)
-				for nth := 1; ; nth++ {
-					c.SetDeadline(time.Now().Add(l7Wait))
-					req, err := http.ReadRequest(br)
-					if err != nil {
-						return
-					}
-					body, _ := io.ReadAll(req.Body)
-					req.Body = io.NopCloser(strings.NewReader(string(body)))
-					rt.mu.Lock()
-					rt.seen = append(rt.seen, req)
-					rt.mu.Unlock()
-					keep := rt.script(req, nth, bw)
-					if bw.Flush() != nil || !keep {
-						return
-					}
-				}
+				handle(c)
 			}()
 		}
 	}()
-	return rt
+	return ln.Addr().String()
 }
 
 func (rt *rawTarget) last() *http.Request {
