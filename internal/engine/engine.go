@@ -355,7 +355,13 @@ func (e *Engine) drain(rt *listenerRuntime) {
 	}
 	_ = rt.ln.Close()
 	<-rt.done
-	e.opts.Metrics.DeleteListener(rt.addr)
+	e.applyMu.Lock()
+	// A later Apply may have brought the address back while this one drained, as any protocol (HTTPS to TCP
+	// with the same address): its series stay.
+	if e.listeners[rt.addr] == nil && e.l4[rt.addr] == nil {
+		e.opts.Metrics.DeleteListener(rt.addr)
+	}
+	e.applyMu.Unlock()
 	e.log.Info("listener closed", "address", rt.addr)
 }
 

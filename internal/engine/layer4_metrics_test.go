@@ -303,3 +303,86 @@ func checkMetricLines(t *testing.T, lines, want, absent []string) {
 		t.Logf("exposition:\n%s", strings.Join(lines, "\n"))
 	}
 }
+
+// TestListenerSwitchKeepsSeries replaces an HTTPS listener with a TCP one at the same configured address: once
+// the HTTPS listener has drained, the TCP listener's series must still be there (the drain deletes the series
+// of an address only when no listener has it any more).
+func TestListenerSwitchKeepsSeries(t *testing.T) {
+	f := newFixture(t)
+	m := metrics.New()
+	echo := startEcho(t)
+	doc := func(protocol string) *config.Document {
+		t.Helper()
+		listener := `
+  - port: 4443
+    address: 127.0.0.4
+    protocol: HTTPS
+    certificates: [{ certificate: server.pem, private_key: server-key.pem }]
+    default_actions: ` + fixedYAML("https")
+		if protocol == "TCP" {
+			listener = `
+  - port: 4443
+    address: 127.0.0.4
+    protocol: TCP
+    default_actions: [{ type: forward, target_group: echo }]`
+		}
+		text := fmt.Sprintf(`name: switch
+listeners:%s
+target_groups:
+  - name: echo
+    protocol: TCP
+    targets: [{ id: 127.0.0.1, port: %s }]
+    health_check: { enabled: false }
+`, listener, portOf(t, echo))
+		d, err := config.Load(f.write(t, "switch.yaml", []byte(text)))
+		if err != nil {
+			t.Fatalf("config.Load: %v", err)
+		}
+		d.Listeners[0].Port = 0
+		return d
+	}
+	eng := engine.New(engine.Options{Metrics: m, DrainTimeout: 5 * time.Second})
+	t.Cleanup(func() { _ = eng.Shutdown(t.Context()) })
+	apply := func(d *config.Document) {
+		t.Helper()
+		compiled, err := eng.Compile(d)
+		if err != nil {
+			t.Fatalf("Compile: %v", err)
+		}
+		if err := eng.Apply(compiled); err != nil {
+			t.Fatalf("Apply: %v", err)
+		}
+	}
+	apply(doc("HTTPS"))
+	httpsAddr := eng.Addrs()["127.0.0.4:0"].String()
+	apply(doc("TCP"))
+	tcpAddr := eng.Addrs()["127.0.0.4:0"].String()
+	if tcpAddr == httpsAddr {
+		t.Fatalf("the TCP listener has the HTTPS listener's socket %s", tcpAddr)
+	}
+	if got := echoThrough(t, tcpAddr, nil, "hello\n"); got != "hello\n" {
+		t.Fatalf("through the TCP listener: %q", got)
+	}
+	series := `mtlslb_new_connections_total{listener="127.0.0.4:0"} 1`
+	waitMetrics(t, m, []string{series}, nil)
+	// The HTTPS listener has drained once its socket refuses; its clean-up runs right after.
+	deadline := time.Now().Add(boundedWait)
+	for {
+		c, err := net.DialTimeout("tcp", httpsAddr, time.Second)
+		if err != nil {
+			break
+		}
+		c.Close()
+		if time.Now().After(deadline) {
+			t.Fatalf("the HTTPS listener at %s still accepts", httpsAddr)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	for range 50 {
+		time.Sleep(10 * time.Millisecond)
+		checkMetricLines(t, metricLines(m), []string{series}, nil)
+		if t.Failed() {
+			return
+		}
+	}
+}
