@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"os/exec"
 	"path/filepath"
@@ -134,6 +135,18 @@ func TestStoreModeSeedWorkflow(t *testing.T) {
 	}
 	if err := json.Unmarshal([]byte(out), &again); err != nil || len(again.Revocations) != 1 || again.Revocations[0].ID <= added.Revocations[0].ID {
 		t.Errorf("a revocation id was reused: first %v, then %s", added.Revocations, out)
+	}
+	// The blob collector ran at start (a pass deletes nothing within its grace period) and says so.
+	resp, err = http.Get("http://" + admin + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	metricsText, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, want := range []string{`mtlslb_store_blob_collections_total{result="success"} `, `mtlslb_store_blobs{state="referenced"} `} {
+		if !strings.Contains(string(metricsText), want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
 	}
 }
 

@@ -187,7 +187,9 @@ func runServe(ctx context.Context, f serveFlags, stderr io.Writer) error {
 		defer stopWatch()
 	} else {
 		go watchStore(ctx, src, log, reload)
-		go src.control.RunBlobCollection(ctx, 0, log)
+		go src.control.RunBlobCollection(ctx, 0, log, func(res configstore.BlobCollection, err error) {
+			m.BlobCollection(err == nil, res.Referenced, res.Waiting, res.Reclaimed, res.ReclaimedBytes)
+		})
 	}
 
 	for {

@@ -22,10 +22,12 @@ func (s *Service) CollectBlobs(ctx context.Context) (configstore.BlobCollection,
 // reclaims something logs how many blobs and bytes; a failed pass is logged and retried at the next tick,
 // and deletes nothing (the store's transaction rolls back).
 //
+// observe, when not nil, gets the outcome of every pass that ran (for metrics).
+//
 // Periodic rather than after each write: a blob is kept for the grace period after it stops being named
 // anyway, so a pass right after a write could not delete it, and one loop needs no coordination with the
 // writers.
-func (s *Service) RunBlobCollection(ctx context.Context, every time.Duration, log *slog.Logger) {
+func (s *Service) RunBlobCollection(ctx context.Context, every time.Duration, log *slog.Logger, observe func(configstore.BlobCollection, error)) {
 	if every <= 0 {
 		every = DefaultBlobCollectionInterval
 	}
@@ -36,6 +38,11 @@ func (s *Service) RunBlobCollection(ctx context.Context, every time.Duration, lo
 		switch {
 		case ctx.Err() != nil || errors.Is(err, configstore.ErrClosed):
 			return // stopping: the store closes before the context is cancelled
+		}
+		if observe != nil {
+			observe(res, err)
+		}
+		switch {
 		case err != nil:
 			log.Warn("blob collection failed; unreferenced blobs stay until a later pass succeeds", "err", err)
 		case res.Reclaimed > 0:

@@ -301,8 +301,14 @@ func TestRunBlobCollection(t *testing.T) {
 		var logs syncBuffer
 		log := slog.New(slog.NewTextHandler(&logs, nil))
 		stopped := make(chan struct{})
+		var passes []configstore.BlobCollection // what observe got, in order
 		go func() {
-			svc.RunBlobCollection(ctx, time.Minute, log)
+			svc.RunBlobCollection(ctx, time.Minute, log, func(res configstore.BlobCollection, err error) {
+				if err != nil {
+					t.Errorf("pass failed: %v", err)
+				}
+				passes = append(passes, res)
+			})
 			close(stopped)
 		}()
 		synctest.Wait() // the first pass has run: the next is at 1m
@@ -332,6 +338,16 @@ func TestRunBlobCollection(t *testing.T) {
 		if !f.blobStored(t, f.ca.BundlePEM()) {
 			t.Error("the bundle, still named, was reclaimed")
 		}
+		// Passes at 0, 1m, ..., 6m; the one at 6m reclaimed the CRL.
+		if len(passes) != 7 {
+			t.Fatalf("observe got %d passes, want 7: %+v", len(passes), passes)
+		}
+		if got, want := passes[6], (configstore.BlobCollection{Reclaimed: 1, ReclaimedBytes: int64(len(crl)), Referenced: 1}); got != want {
+			t.Errorf("observed last pass %+v, want %+v", got, want)
+		}
+		if got := passes[5]; got.Reclaimed != 0 || got.Waiting != 1 {
+			t.Errorf("observed pass at 5m %+v, want the CRL waiting", got)
+		}
 		cancel()
 		synctest.Wait()
 		select {
@@ -351,7 +367,7 @@ func TestRunBlobCollectionStopsWhenStoreCloses(t *testing.T) {
 		var logs syncBuffer
 		stopped := make(chan struct{})
 		go func() {
-			svc.RunBlobCollection(context.Background(), time.Minute, slog.New(slog.NewTextHandler(&logs, nil)))
+			svc.RunBlobCollection(context.Background(), time.Minute, slog.New(slog.NewTextHandler(&logs, nil)), nil)
 			close(stopped)
 		}()
 		synctest.Wait()

@@ -72,6 +72,11 @@ type Metrics struct {
 	reloadsOK            prometheus.Counter
 	reloadsFailed        prometheus.Counter
 
+	blobPasses     *prometheus.CounterVec // created on the first pass: file mode has no store
+	blobs          *prometheus.GaugeVec
+	reclaimedBlobs *prometheus.CounterVec
+	reclaimedBytes *prometheus.CounterVec
+
 	trustStores  *trustStoreCollector
 	targetGroups *targetGroupCollector
 
@@ -146,6 +151,23 @@ func New(opts ...Option) *Metrics {
 			Help: "Unix time of the last successful configuration reload. No ALB CloudWatch equivalent.",
 		}),
 
+		blobPasses: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "mtlslb_store_blob_collections_total",
+			Help: "Passes of the store's blob collection (serve --data-dir only), by result (success or failure; a failed pass deletes nothing). No ALB CloudWatch equivalent.",
+		}, []string{labelResult}),
+		blobs: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "mtlslb_store_blobs",
+			Help: "CA bundles and CRLs stored, at the last successful collection, by state: referenced (named by the configuration) or waiting (unreferenced, kept until their grace period has passed). No ALB CloudWatch equivalent.",
+		}, []string{labelState}),
+		reclaimedBlobs: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "mtlslb_store_reclaimed_blobs_total",
+			Help: "Unreferenced CA bundles and CRLs the store's blob collection deleted. No ALB CloudWatch equivalent.",
+		}, nil),
+		reclaimedBytes: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "mtlslb_store_reclaimed_bytes_total",
+			Help: "Bytes of the unreferenced CA bundles and CRLs the store's blob collection deleted. No ALB CloudWatch equivalent.",
+		}, nil),
+
 		trustStores:  newTrustStoreCollector(o.now),
 		targetGroups: newTargetGroupCollector(),
 	}
@@ -165,6 +187,7 @@ func New(opts ...Option) *Metrics {
 		m.newConns, m.activeConns, m.rejectedConns, m.tlsErrors, m.handshake,
 		m.requests, m.generated, m.refusedConns, m.targetErrors, m.forwarded,
 		m.configRevision, m.reloadSuccessful, m.reloadSuccessSeconds, reloads,
+		m.blobPasses, m.blobs, m.reclaimedBlobs, m.reclaimedBytes,
 		m.trustStores, m.targetGroups,
 	)
 	m.handler = promhttp.HandlerFor(m.registry, promhttp.HandlerOpts{
@@ -263,4 +286,26 @@ func (m *Metrics) SetConfig(revision int64, ok bool, at time.Time) {
 	m.reloadSuccessful.Set(1)
 	m.configRevision.Set(float64(revision))
 	m.reloadSuccessSeconds.Set(float64(at.UnixNano()) / 1e9)
+}
+
+// BlobCollection records one pass of the store's blob collection: whether it
+// succeeded, and for a pass that did, the blobs it found referenced and
+// waiting out their grace period, and what it deleted. The series appear with
+// the first pass, so that a server reading a file, which has no store, has
+// none.
+func (m *Metrics) BlobCollection(ok bool, referenced, waiting, reclaimed int, reclaimedBytes int64) {
+	if m == nil {
+		return
+	}
+	if !ok {
+		m.blobPasses.WithLabelValues("failure").Inc()
+		m.blobPasses.WithLabelValues("success")
+		return
+	}
+	m.blobPasses.WithLabelValues("success").Inc()
+	m.blobPasses.WithLabelValues("failure")
+	m.blobs.WithLabelValues("referenced").Set(float64(referenced))
+	m.blobs.WithLabelValues("waiting").Set(float64(waiting))
+	m.reclaimedBlobs.WithLabelValues().Add(float64(reclaimed))
+	m.reclaimedBytes.WithLabelValues().Add(float64(reclaimedBytes))
 }

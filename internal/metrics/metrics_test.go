@@ -438,6 +438,7 @@ func TestNilMetricsRecordNothing(t *testing.T) {
 	l.HandshakeDone("ClientCertExpired", time.Millisecond)
 	l.Request(200)
 	l.Generated(503)
+	m.BlobCollection(true, 1, 1, 1, 1)
 	m.DeleteListener(addrA)
 	l4 := m.Layer4Listener(addrA, true)
 	if l4 != nil {
@@ -484,6 +485,7 @@ func exerciseAll(m *Metrics, now time.Time) {
 	l4.Forwarded(ClientToTarget, 10)
 	l4.ConnClosed()
 	m.SetTargetGroups(func(yield func(string, TargetStates) bool) { yield("web", TargetStates{Healthy: 1}) })
+	m.BlobCollection(true, 2, 1, 1, 100)
 }
 
 // mtlslbMetricNames is every metric this package exposes. A new metric must
@@ -504,6 +506,10 @@ func mtlslbMetricNames() []string {
 		"mtlslb_refused_connections_total",
 		"mtlslb_rejected_connections_total",
 		"mtlslb_requests_total",
+		"mtlslb_store_blob_collections_total",
+		"mtlslb_store_blobs",
+		"mtlslb_store_reclaimed_blobs_total",
+		"mtlslb_store_reclaimed_bytes_total",
 		"mtlslb_target_connection_errors_total",
 		"mtlslb_targets",
 		"mtlslb_tls_handshake_duration_seconds",
@@ -650,5 +656,32 @@ func TestConcurrentUse(t *testing.T) {
 	}
 	if want := float64(workers * rounds); requests != want {
 		t.Errorf("requests across codes = %v, want %v", requests, want)
+	}
+}
+
+// TestBlobCollection: no store series before the first pass (a server reading
+// a file has no store); then passes add up, a failed one counts as such and
+// leaves the last good figures.
+func TestBlobCollection(t *testing.T) {
+	m := New()
+	if out := scrape(t, m); strings.Contains(out, "mtlslb_store_") {
+		t.Fatalf("store series before any pass:\n%s", out)
+	}
+	m.BlobCollection(true, 3, 2, 0, 0)
+	m.BlobCollection(true, 3, 1, 1, 1500)
+	m.BlobCollection(false, 0, 0, 0, 0)
+	m.BlobCollection(true, 4, 0, 1, 500)
+	out := scrape(t, m)
+	for _, want := range []string{
+		`mtlslb_store_blob_collections_total{result="success"} 3`,
+		`mtlslb_store_blob_collections_total{result="failure"} 1`,
+		`mtlslb_store_blobs{state="referenced"} 4`,
+		`mtlslb_store_blobs{state="waiting"} 0`,
+		`mtlslb_store_reclaimed_blobs_total 2`,
+		`mtlslb_store_reclaimed_bytes_total 2000`,
+	} {
+		if !strings.Contains(out, want+"\n") {
+			t.Errorf("no line %s in:\n%s", want, out)
+		}
 	}
 }
