@@ -65,11 +65,14 @@ func (r *RemoteCRLs) Get(url string, interval time.Duration) ([]byte, error) {
 
 	deadline := time.Now().Add(r.firstFetch)
 	for {
+		// The status is read before the copy: a first attempt that ended before this read has set its copy by
+		// then. An attempt in flight (LastAttempt is set when it starts) is waited for; one that failed ends
+		// the wait.
+		st := f.Status()
 		if _, der, ok := f.Current(); ok {
 			return der, nil
 		}
-		st := f.Status()
-		if !st.LastAttempt.IsZero() || time.Now().After(deadline) || r.ctx.Err() != nil {
+		if st.ConsecutiveFailures > 0 || time.Now().After(deadline) || r.ctx.Err() != nil {
 			why := st.LastError
 			if why == "" {
 				why = "no answer yet"
