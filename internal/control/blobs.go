@@ -35,8 +35,7 @@ func (s *Service) RunBlobCollection(ctx context.Context, every time.Duration, lo
 	defer tick.Stop()
 	for {
 		res, err := s.CollectBlobs(ctx)
-		switch {
-		case ctx.Err() != nil || errors.Is(err, configstore.ErrClosed):
+		if ctx.Err() != nil || errors.Is(err, configstore.ErrClosed) {
 			return // stopping: the store closes before the context is cancelled
 		}
 		if observe != nil {

@@ -355,14 +355,19 @@ func (e *Engine) drain(rt *listenerRuntime) {
 	}
 	_ = rt.ln.Close()
 	<-rt.done
-	e.applyMu.Lock()
-	// A later Apply may have brought the address back while this one drained, as any protocol (HTTPS to TCP
-	// with the same address): its series stay.
-	if e.listeners[rt.addr] == nil && e.l4[rt.addr] == nil {
-		e.opts.Metrics.DeleteListener(rt.addr)
-	}
-	e.applyMu.Unlock()
+	e.deleteDrainedSeries(rt.addr)
 	e.log.Info("listener closed", "address", rt.addr)
+}
+
+// deleteDrainedSeries deletes the metric series of addr once its listener, of any protocol, has drained, unless
+// a later Apply brought the address back meanwhile (as the same protocol or another: HTTPS replaced by TCP at
+// the same address), whose listener keeps them.
+func (e *Engine) deleteDrainedSeries(addr string) {
+	e.applyMu.Lock()
+	defer e.applyMu.Unlock()
+	if e.listeners[addr] == nil && e.l4[addr] == nil {
+		e.opts.Metrics.DeleteListener(addr)
+	}
 }
 
 // Shutdown stops accepting on every listener, waits up to DrainTimeout (or ctx) for requests in flight, and

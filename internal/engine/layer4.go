@@ -183,12 +183,7 @@ func (e *Engine) applyL4Locked(snap *snapshot, opened map[string]net.Listener, l
 				ctx, cancel := context.WithTimeout(context.Background(), e.opts.DrainTimeout)
 				defer cancel()
 				_ = rt.server.Shutdown(ctx)
-				e.applyMu.Lock()
-				// A later Apply may have brought the address back while this one drained: its series stay.
-				if e.l4[addr] == nil && e.listeners[addr] == nil {
-					e.opts.Metrics.DeleteListener(addr)
-				}
-				e.applyMu.Unlock()
+				e.deleteDrainedSeries(addr)
 				e.log.Info("listener closed", "address", addr)
 			}()
 		}
