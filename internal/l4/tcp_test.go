@@ -132,8 +132,11 @@ func TestIdleTimeout(t *testing.T) {
 		if err == nil || errors.Is(err, os.ErrDeadlineExceeded) {
 			t.Fatalf("read on an idle connection: %v; want it closed by the idle timeout", err)
 		}
-		if elapsed < idle || elapsed > 3*idle {
-			t.Errorf("closed after %v; want about %v (at most 1.25 times)", elapsed, idle)
+		// Not before the timeout; the upper bound is loose because a shared CI machine under -race can stall
+		// the scheduler for hundreds of milliseconds, and the 5 s read deadline above already fails a
+		// connection that is never closed.
+		if elapsed < idle || elapsed > 10*idle {
+			t.Errorf("closed after %v; want the idle timeout, %v (at most 10 times that)", elapsed, idle)
 		}
 		l.waitLog("connection aborted", "idle timeout")
 	})
