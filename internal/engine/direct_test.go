@@ -405,3 +405,52 @@ func FuzzDirectTargetResponse(f *testing.F) {
 		}
 	})
 }
+
+// TestDirectRefusedResponses sends responses the direct path's reader refuses or frames strictly: each is
+// answered 502 with TargetResponseError (or forwarded without what must stay on the target's hop), and the
+// next request on the same client connection is served.
+func TestDirectRefusedResponses(t *testing.T) {
+	t.Parallel()
+	huge := "HTTP/1.1 200 OK\r\n" + strings.Repeat("X-Filler: "+strings.Repeat("a", 1000)+"\r\n", 70) + "Content-Length: 0\r\n\r\n"
+	responses := map[string]string{
+		"/huge":    huge,
+		"/folded":  "HTTP/1.1 200 OK\r\nX-A: 1\r\n  more\r\nContent-Length: 0\r\n\r\n",
+		"/low":     "HTTP/1.1 099 Low\r\nContent-Length: 0\r\n\r\n",
+		"/lengths": "HTTP/1.1 200 OK\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nab",
+		"/coding":  "HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\n",
+		"/named":   "HTTP/1.1 200 OK\r\nConnection: X-Secret, close\r\nX-Secret: s\r\nX-Ok: 1\r\nContent-Length: 2\r\n\r\nok",
+		"/both":    "HTTP/1.1 200 OK\r\nContent-Length: 50\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n",
+	}
+	rt := newRawTarget(t, func(r *http.Request, _ int, w *bufio.Writer) bool {
+		if s, ok := responses[r.URL.Path]; ok {
+			w.WriteString(s)
+			return false
+		}
+		answer(w, "200 OK", "ok")
+		return true
+	})
+	l := rawLB(t, rt)
+	c := l.client(t, clientOptions{})
+	for _, path := range []string{"/huge", "/folded", "/low", "/lengths", "/coding"} {
+		if rep := get(t, c, l.url(0, path), nil); rep.status != http.StatusBadGateway {
+			t.Errorf("%s: %d %q, want 502", path, rep.status, rep.body)
+		}
+		if e := l.accessFor(t, path); e.elbStatus != "502" || e.errorReason != "TargetResponseError" {
+			t.Errorf("%s: access log %s %q, want 502 TargetResponseError", path, e.elbStatus, e.errorReason)
+		}
+		if rep := get(t, c, l.url(0, "/next"), nil); rep.status != http.StatusOK {
+			t.Errorf("after %s, the next request got %d", path, rep.status)
+		}
+	}
+	// A field that the target's Connection field names stays on the target's hop, also when that field says
+	// close (http.ReadResponse dropped the Connection field then, and with it the list of names).
+	rep := get(t, c, l.url(0, "/named"), nil)
+	if rep.status != http.StatusOK || rep.header["X-Secret"] != nil || rep.header.Get("X-Ok") != "1" {
+		t.Errorf("/named: %d, headers %v; want 200 with X-Ok and without X-Secret", rep.status, rep.header)
+	}
+	// Transfer-Encoding overrides Content-Length, which does not reach the client.
+	rep = get(t, c, l.url(0, "/both"), nil)
+	if rep.status != http.StatusOK || rep.body != "ok" || rep.header["Content-Length"] != nil && rep.header.Get("Content-Length") != "2" {
+		t.Errorf("/both: %d %q, headers %v; want 200 ok, the target's Content-Length gone", rep.status, rep.body, rep.header)
+	}
+}

@@ -19,11 +19,12 @@ import (
 )
 
 // The direct path forwards a plain HTTP/1.1 exchange to an HTTP1 target group on the handler's own goroutine:
-// the request head is written straight from the inbound header map onto a pooled connection, the response is
-// read with net/http's own parser (http.ReadResponse) and copied to the client. It does what ReverseProxy with
-// rewrite does for such a request (same headers removed and added, same query cleaning, same hop-by-hop rules,
-// same flushing, same errors and access-log fields) without net/http's Transport, whose two goroutines per
-// connection, channel handoffs, context, timer and header clone per request cost more CPU than the proxying.
+// the request head is written straight from the inbound header map onto a pooled connection, the response's
+// head is read into one string (response.go) and its fields and body are copied to the client. It does what
+// ReverseProxy with rewrite does for such a request (same headers removed and added, same query cleaning, same
+// hop-by-hop rules, same flushing, same errors and access-log fields) without net/http's Transport, whose two
+// goroutines per connection, channel handoffs, context, timer and header clone per request cost more CPU than
+// the proxying.
 // Anything else (HTTP/2 or gRPC targets, upgrades, Expect, request bodies of unknown length, trailers) goes
 // through ReverseProxy.
 
@@ -49,7 +50,8 @@ func (h *Handler) direct(x *exchange, r *http.Request, g *TargetGroup) {
 	src := g.direct
 	ctx := r.Context()
 	replayable := r.ContentLength == 0 && isIdempotent(r)
-	var resp *http.Response
+	head := getResponseHead()
+	defer putResponseHead(head)
 	var c *upstream.Conn
 	for attempt := 0; ; attempt++ {
 		var err error
@@ -57,7 +59,7 @@ func (h *Handler) direct(x *exchange, r *http.Request, g *TargetGroup) {
 			g.fail(x, r, err)
 			return
 		}
-		resp, err = h.roundTrip(x, r, g, c, src.ResponseHeaderTimeout())
+		err = h.roundTrip(x, r, g, c, src.ResponseHeaderTimeout(), head)
 		if err == nil {
 			break
 		}
@@ -79,16 +81,16 @@ func (h *Handler) direct(x *exchange, r *http.Request, g *TargetGroup) {
 		return
 	}
 	x.resp = h.cfg.Now()
-	x.targetStatus = resp.StatusCode
-	if !h.copyResponse(x, resp, c, src) {
+	x.targetStatus = head.status
+	if !h.copyResponse(x, head, c, src) {
 		// The response started and cannot be finished: as ReverseProxy does, abort the client's connection
 		// (or HTTP/2 stream) so that it does not take a truncated body for a whole one.
 		panic(http.ErrAbortHandler)
 	}
 }
 
-// roundTrip writes r on c and reads the response's head, skipping informational responses.
-func (h *Handler) roundTrip(x *exchange, r *http.Request, g *TargetGroup, c *upstream.Conn, timeout time.Duration) (resp *http.Response, err error) {
+// roundTrip writes r on c and reads the response's head into head, skipping informational responses.
+func (h *Handler) roundTrip(x *exchange, r *http.Request, g *TargetGroup, c *upstream.Conn, timeout time.Duration, head *responseHead) (err error) {
 	nc := c.NetConn()
 	// The target's idle timeout bounds the wait for the response's head once the request is sent (as the
 	// Transport path's response header timeout does), and is lifted before the body streams. A request
@@ -121,36 +123,25 @@ func (h *Handler) roundTrip(x *exchange, r *http.Request, g *TargetGroup, c *ups
 		n, err := io.Copy(w, io.LimitReader(r.Body, r.ContentLength))
 		if n < r.ContentLength {
 			if err == nil || x.body.err != nil {
-				return nil, errClientBody
+				return errClientBody
 			}
-			return nil, err
+			return err
 		}
 	}
 	if err := w.Flush(); err != nil {
-		return nil, err
+		return err
 	}
 	x.sent = h.cfg.Now()
 	if timeout > 0 && r.ContentLength > 0 {
 		nc.SetReadDeadline(time.Now().Add(timeout))
 	}
-	for {
-		resp, err := http.ReadResponse(c.R, r)
-		if err != nil {
-			return nil, err
-		}
-		switch {
-		case resp.StatusCode == http.StatusSwitchingProtocols:
-			return nil, errors.New("target switched protocols for a request that did not ask to")
-		case resp.StatusCode < 200:
-			// 100 Continue (never asked for: Expect takes the other path) and 103 Early Hints: dropped, as
-			// their bodies are empty.
-			continue
-		}
-		if timeout > 0 {
-			nc.SetDeadline(time.Time{})
-		}
-		return resp, nil
+	if err := head.read(c.R, r.Method); err != nil {
+		return err
 	}
+	if timeout > 0 {
+		nc.SetDeadline(time.Time{})
+	}
+	return nil
 }
 
 // ClientWatcher watches the client's side of an HTTP/1 connection for the proxy, so that a client that goes
@@ -309,34 +300,38 @@ func (s wireSink) appendXFF(prior []string, client string) {
 	s.w.WriteString("\r\n")
 }
 
-// copyResponse sends resp to the client and gives c back to src, reusable when the whole response was read.
-// It reports false when the response could not be finished after its head went out.
-func (h *Handler) copyResponse(x *exchange, resp *http.Response, c *upstream.Conn, src *upstream.ConnSource) bool {
-	removeHopByHop(resp.Header)
+// copyResponse sends the response whose head is head to the client and gives c back to src, reusable when
+// the whole response was read and its head allows. It reports false when the response could not be finished
+// after its head went out.
+func (h *Handler) copyResponse(x *exchange, head *responseHead, c *upstream.Conn, src *upstream.ConnSource) bool {
 	dst := x.w.Header()
-	for k, vv := range resp.Header {
-		if prior := dst[k]; prior != nil {
-			dst[k] = append(prior, vv...)
-		} else {
-			dst[k] = vv
+	// One backing array holds the value of every field whose name comes once, as most do; a name that comes
+	// again gets a slice of its own when its second value is appended.
+	values := make([]string, len(head.fields))
+	for i, f := range head.fields {
+		if head.hopByHop(f.name) {
+			continue
 		}
-	}
-	announced := len(resp.Trailer)
-	if announced > 0 {
-		keys := make([]string, 0, announced)
-		for k := range resp.Trailer {
-			keys = append(keys, k)
+		if prior, ok := dst[f.name]; ok {
+			dst[f.name] = append(prior, f.value)
+			continue
 		}
-		dst.Add("Trailer", strings.Join(keys, ", "))
+		values[i] = f.value
+		dst[f.name] = values[i : i+1 : i+1]
 	}
-	x.w.WriteHeader(resp.StatusCode)
+	announced := head.trailers
+	if len(announced) > 0 {
+		dst.Add("Trailer", strings.Join(announced, ", "))
+	}
+	x.w.WriteHeader(head.status)
 
-	streaming := resp.ContentLength < 0 || isEventStream(resp.Header)
+	streaming := head.length < 0 || isEventStream(head.contentType)
+	body := head.body(c.R)
 	bp := copyBuffers.Get().(*[]byte)
 	defer copyBuffers.Put(bp)
 	buf := *bp
 	for {
-		n, rerr := resp.Body.Read(buf)
+		n, rerr := body.Read(buf)
 		if n > 0 {
 			if _, werr := x.w.Write(buf[:n]); werr != nil {
 				c.Discard()
@@ -355,49 +350,55 @@ func (h *Handler) copyResponse(x *exchange, resp *http.Response, c *upstream.Con
 			return false
 		}
 	}
-	resp.Body.Close()
-	src.Release(c, !resp.Close)
-	if len(resp.Trailer) > 0 {
-		x.w.Flush()
-		if len(resp.Trailer) == announced {
-			for k, vv := range resp.Trailer {
-				dst[k] = append(dst[k], vv...)
+	if !head.chunked {
+		src.Release(c, !head.close)
+		return true
+	}
+	announced = slices.Clone(announced) // readTrailers reuses head
+	if err := head.readTrailers(c.R); err != nil {
+		h.cfg.Logger.Warn("target response cut short", "target_group", x.group.Name, "target", x.target.ID, "err", err)
+		c.Discard()
+		return false
+	}
+	src.Release(c, !head.close)
+	trailers := head.fields
+	if len(announced) == 0 && len(trailers) == 0 {
+		return true
+	}
+	x.w.Flush()
+	for _, f := range trailers {
+		if !slices.Contains(announced, f.name) {
+			// A trailer the head did not announce: net/http sends those under TrailerPrefix, and then all of
+			// them that way, as the proxy did before.
+			for _, f := range trailers {
+				dst.Add(http.TrailerPrefix+f.name, f.value)
 			}
-		} else {
-			for k, vv := range resp.Trailer {
-				for _, v := range vv {
-					dst.Add(http.TrailerPrefix+k, v)
-				}
-			}
+			return true
 		}
+	}
+	for _, f := range trailers {
+		dst[f.name] = append(dst[f.name], f.value)
 	}
 	return true
 }
 
-// removeHopByHop deletes the hop-by-hop headers of a response, and those its Connection header names.
-func removeHopByHop(hdr http.Header) {
-	for _, f := range hdr["Connection"] {
-		for name := range strings.SplitSeq(f, ",") {
-			if name = strings.TrimSpace(name); name != "" {
-				hdr.Del(name)
-			}
-		}
-	}
-	for _, k := range hopByHop {
-		delete(hdr, k)
-	}
+// hopByHop reports whether the field name of a response stays on this hop: the hop-by-hop fields, and those
+// its Connection field names.
+func (h *responseHead) hopByHop(name string) bool {
+	return slices.Contains(hopByHop[:], name) || len(h.connection) > 0 && tokenIn(h.connection, name)
 }
 
 // hopByHop are the hop-by-hop headers (RFC 9110 §7.6.1, and ReverseProxy's list), removed in both directions.
 var hopByHop = [...]string{"Connection", "Proxy-Connection", "Keep-Alive", "Proxy-Authenticate",
 	"Proxy-Authorization", "Te", "Trailer", "Transfer-Encoding", "Upgrade"}
 
-func isEventStream(hdr http.Header) bool {
-	ct := hdr["Content-Type"]
-	if len(ct) == 0 || !strings.Contains(ct[0], "event-stream") {
+// isEventStream reports whether a response of content type ct streams server-sent events, which are flushed
+// as they come.
+func isEventStream(ct string) bool {
+	if !strings.Contains(ct, "event-stream") {
 		return false
 	}
-	mt, _, _ := mime.ParseMediaType(ct[0])
+	mt, _, _ := mime.ParseMediaType(ct)
 	return mt == "text/event-stream"
 }
 
