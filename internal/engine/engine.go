@@ -355,19 +355,36 @@ func (e *Engine) drain(rt *listenerRuntime) {
 	}
 	_ = rt.ln.Close()
 	<-rt.done
-	e.deleteDrainedSeries(rt.addr)
+	e.deleteDrainedSeries(rt.addr, metrics.FamilyHTTP)
 	e.log.Info("listener closed", "address", rt.addr)
 }
 
-// deleteDrainedSeries deletes the metric series of addr once its listener, of any protocol, has drained, unless
-// a later Apply brought the address back meanwhile (as the same protocol or another: HTTPS replaced by TCP at
-// the same address), whose listener keeps them.
-func (e *Engine) deleteDrainedSeries(addr string) {
+// deleteDrainedSeries deletes the metric series of addr once its listener, of family drained, has drained. If a
+// later Apply gave the address to another listener meanwhile, that listener keeps every series it records: one of
+// the same family keeps them all, and one of another family (HTTPS replaced by TCP at the same configured
+// address) loses only what the drained family alone records, which it would otherwise show frozen for ever. The
+// family holding the address is read now, under applyMu, not at the switch: after TCP, HTTPS, then TCP again, the
+// first TCP listener draining last must leave the series of the TCP listener serving now alone.
+func (e *Engine) deleteDrainedSeries(addr string, drained metrics.ListenerFamily) {
 	e.applyMu.Lock()
 	defer e.applyMu.Unlock()
-	if e.listeners[addr] == nil && e.l4[addr] == nil {
+	current, held := e.familyLocked(addr)
+	if !held {
 		e.opts.Metrics.DeleteListener(addr)
+		return
 	}
+	e.opts.Metrics.DeleteReplacedSeries(addr, drained, current)
+}
+
+// familyLocked returns the metrics family of the listener holding addr, if one does. Callers hold applyMu.
+func (e *Engine) familyLocked(addr string) (metrics.ListenerFamily, bool) {
+	if e.listeners[addr] != nil {
+		return metrics.FamilyHTTP, true
+	}
+	if rt := e.l4[addr]; rt != nil {
+		return rt.family, true
+	}
+	return 0, false
 }
 
 // Shutdown stops accepting on every listener, waits up to DrainTimeout (or ctx) for requests in flight, and

@@ -32,6 +32,15 @@ type l4Gen struct {
 type l4Runtime struct {
 	addr   string
 	server *l4.Server
+	family metrics.ListenerFamily // of the generation it serves, for the clean-up of its series; guarded by applyMu
+}
+
+// l4Family is the metrics family of a layer-4 listener of protocol p.
+func l4Family(p l4.Protocol) metrics.ListenerFamily {
+	if p == l4.ProtocolTLS {
+		return metrics.FamilyTLS
+	}
+	return metrics.FamilyTCP
 }
 
 // compileL4TargetGroup builds the balancer and health checker (not started) of a TCP target group.
@@ -163,9 +172,17 @@ func (e *Engine) applyL4Locked(snap *snapshot, opened map[string]net.Listener, l
 		// Resolved here rather than in compile, so that a document that is compiled but never applied creates no
 		// series; once per generation, so that connections look nothing up.
 		lg.cfg.Metrics = e.opts.Metrics.Layer4Listener(lg.addr, lg.cfg.Protocol == l4.ProtocolTLS)
+		family := l4Family(lg.cfg.Protocol)
 		if rt, ok := e.l4[lg.addr]; ok {
 			if err := rt.server.Update(&lg.cfg); err != nil {
 				return fmt.Errorf("listeners[%d]: %w", lg.index, err)
+			}
+			if rt.family != family {
+				// The listener stays and nothing drains, so a TLS listener turned TCP loses its handshake series
+				// now rather than show them frozen: a handshake the TLS generation is still finishing is not
+				// exported. TCP turned TLS deletes nothing.
+				e.opts.Metrics.DeleteReplacedSeries(lg.addr, rt.family, family)
+				rt.family = family
 			}
 			continue
 		}
@@ -173,17 +190,18 @@ func (e *Engine) applyL4Locked(snap *snapshot, opened map[string]net.Listener, l
 		if err != nil {
 			return fmt.Errorf("listeners[%d]: %w", lg.index, err)
 		}
-		e.l4[lg.addr] = &l4Runtime{addr: lg.addr, server: srv}
+		e.l4[lg.addr] = &l4Runtime{addr: lg.addr, server: srv, family: family}
 		e.log.Info("listening", "address", srv.Addr().String(), "protocol", lg.cfg.Protocol.String())
 	}
 	for addr, rt := range e.l4 {
 		if !keep[addr] {
 			delete(e.l4, addr)
+			family := rt.family
 			go func() {
 				ctx, cancel := context.WithTimeout(context.Background(), e.opts.DrainTimeout)
 				defer cancel()
 				_ = rt.server.Shutdown(ctx)
-				e.deleteDrainedSeries(addr)
+				e.deleteDrainedSeries(addr, family)
 				e.log.Info("listener closed", "address", addr)
 			}()
 		}

@@ -4,6 +4,7 @@ import (
 	"crypto/tls"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -304,85 +305,248 @@ func checkMetricLines(t *testing.T, lines, want, absent []string) {
 	}
 }
 
-// TestListenerSwitchKeepsSeries replaces an HTTPS listener with a TCP one at the same configured address: once
-// the HTTPS listener has drained, the TCP listener's series must still be there (the drain deletes the series
-// of an address only when no listener has it any more).
-func TestListenerSwitchKeepsSeries(t *testing.T) {
-	f := newFixture(t)
-	m := metrics.New()
-	echo := startEcho(t)
-	doc := func(protocol string) *config.Document {
-		t.Helper()
-		listener := `
+// switchEngine is an engine with one listener at the configured address 127.0.0.4:0 whose protocol the tests
+// change, forwarding to an echo target when it is TCP or TLS.
+type switchEngine struct {
+	f    *fixture
+	m    *metrics.Metrics
+	eng  *engine.Engine
+	echo net.Listener
+}
+
+func newSwitchEngine(t *testing.T, opts engine.Options) *switchEngine {
+	t.Helper()
+	se := &switchEngine{f: newFixture(t), m: metrics.New(), echo: startEcho(t)}
+	opts.Metrics = se.m
+	se.eng = engine.New(opts)
+	t.Cleanup(func() { _ = se.eng.Shutdown(t.Context()) })
+	return se
+}
+
+// apply applies the document whose listener has protocol (HTTPS, TCP or TLS) and returns its bound address.
+func (se *switchEngine) apply(t *testing.T, protocol string) string {
+	t.Helper()
+	listener := `
   - port: 4443
     address: 127.0.0.4
-    protocol: HTTPS
+    protocol: ` + protocol
+	switch protocol {
+	case "HTTPS":
+		listener += `
     certificates: [{ certificate: server.pem, private_key: server-key.pem }]
     default_actions: ` + fixedYAML("https")
-		if protocol == "TCP" {
-			listener = `
-  - port: 4443
-    address: 127.0.0.4
-    protocol: TCP
+	case "TLS":
+		listener += `
+    certificates: [{ certificate: server.pem, private_key: server-key.pem }]
     default_actions: [{ type: forward, target_group: echo }]`
-		}
-		text := fmt.Sprintf(`name: switch
+	default:
+		listener += `
+    default_actions: [{ type: forward, target_group: echo }]`
+	}
+	text := fmt.Sprintf(`name: switch
 listeners:%s
 target_groups:
   - name: echo
     protocol: TCP
     targets: [{ id: 127.0.0.1, port: %s }]
     health_check: { enabled: false }
-`, listener, portOf(t, echo))
-		d, err := config.Load(f.write(t, "switch.yaml", []byte(text)))
-		if err != nil {
-			t.Fatalf("config.Load: %v", err)
-		}
-		d.Listeners[0].Port = 0
-		return d
+`, listener, portOf(t, se.echo))
+	d, err := config.Load(se.f.write(t, "switch.yaml", []byte(text)))
+	if err != nil {
+		t.Fatalf("config.Load: %v", err)
 	}
-	eng := engine.New(engine.Options{Metrics: m, DrainTimeout: 5 * time.Second})
-	t.Cleanup(func() { _ = eng.Shutdown(t.Context()) })
-	apply := func(d *config.Document) {
-		t.Helper()
-		compiled, err := eng.Compile(d)
-		if err != nil {
-			t.Fatalf("Compile: %v", err)
-		}
-		if err := eng.Apply(compiled); err != nil {
-			t.Fatalf("Apply: %v", err)
-		}
+	d.Listeners[0].Port = 0
+	compiled, err := se.eng.Compile(d)
+	if err != nil {
+		t.Fatalf("Compile: %v", err)
 	}
-	apply(doc("HTTPS"))
-	httpsAddr := eng.Addrs()["127.0.0.4:0"].String()
-	apply(doc("TCP"))
-	tcpAddr := eng.Addrs()["127.0.0.4:0"].String()
+	if err := se.eng.Apply(compiled); err != nil {
+		t.Fatalf("Apply: %v", err)
+	}
+	return se.eng.Addrs()["127.0.0.4:0"].String()
+}
+
+// clientTLS trusts the fixture's server certificate.
+func (se *switchEngine) clientTLS() *tls.Config {
+	return &tls.Config{RootCAs: se.f.root.Pool(), ServerName: "127.0.0.1"}
+}
+
+// httpsGet makes one request to the HTTPS listener at addr on a connection of its own and checks the fixed
+// response.
+func (se *switchEngine) httpsGet(t *testing.T, addr string) {
+	t.Helper()
+	tr := &http.Transport{TLSClientConfig: se.clientTLS(), DisableKeepAlives: true}
+	defer tr.CloseIdleConnections()
+	resp, err := (&http.Client{Transport: tr, Timeout: boundedWait}).Get("https://" + addr + "/")
+	if err != nil {
+		t.Fatalf("GET through the HTTPS listener: %v", err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || string(body) != "https" {
+		t.Fatalf("GET through the HTTPS listener: %d %q", resp.StatusCode, body)
+	}
+}
+
+// The series of the listener at 127.0.0.4:0 that only one protocol family records, for waitMetrics and
+// checkMetricLines.
+var (
+	httpOnlySeries = []string{
+		`mtlslb_requests_total{code="200",listener="127.0.0.4:0"}`,
+		`mtlslb_generated_responses_total{code="503",listener="127.0.0.4:0"}`,
+		`mtlslb_rejected_connections_total{listener="127.0.0.4:0"}`,
+	}
+	handshakeSeries = []string{
+		`mtlslb_tls_handshake_duration_seconds_count{listener="127.0.0.4:0"}`,
+		`mtlslb_client_tls_negotiation_errors_total{listener="127.0.0.4:0",status="ClientCertUntrusted"}`,
+	}
+	layer4Series = []string{
+		`mtlslb_forwarded_bytes_total{direction="client_to_target",listener="127.0.0.4:0"}`,
+		`mtlslb_target_connection_errors_total{listener="127.0.0.4:0"}`,
+		`mtlslb_refused_connections_total{listener="127.0.0.4:0",reason="no_registered_targets"}`,
+	}
+)
+
+// TestListenerSwitchKeepsSeries replaces an HTTPS listener that served a request with a TCP one at the same
+// configured address, and then the TCP one with an HTTPS one again. Once the replaced listener has drained, the
+// series only its protocol records are gone (a TCP listener showing frozen request counts would mislead), while
+// the new listener keeps its own and the connection series carry on (the drain deletes all the series of an
+// address only when no listener has it any more).
+func TestListenerSwitchKeepsSeries(t *testing.T) {
+	se := newSwitchEngine(t, engine.Options{DrainTimeout: 5 * time.Second})
+	httpsAddr := se.apply(t, "HTTPS")
+	se.httpsGet(t, httpsAddr)
+	waitMetrics(t, se.m, []string{
+		`mtlslb_requests_total{code="200",listener="127.0.0.4:0"} 1`,
+		`mtlslb_tls_handshake_duration_seconds_count{listener="127.0.0.4:0"} 1`,
+	}, nil)
+
+	tcpAddr := se.apply(t, "TCP")
 	if tcpAddr == httpsAddr {
 		t.Fatalf("the TCP listener has the HTTPS listener's socket %s", tcpAddr)
 	}
 	if got := echoThrough(t, tcpAddr, nil, "hello\n"); got != "hello\n" {
 		t.Fatalf("through the TCP listener: %q", got)
 	}
-	series := `mtlslb_new_connections_total{listener="127.0.0.4:0"} 1`
-	waitMetrics(t, m, []string{series}, nil)
-	// The HTTPS listener has drained once its socket refuses; its clean-up runs right after.
-	deadline := time.Now().Add(boundedWait)
-	for {
-		c, err := net.DialTimeout("tcp", httpsAddr, time.Second)
-		if err != nil {
-			break
-		}
-		c.Close()
-		if time.Now().After(deadline) {
-			t.Fatalf("the HTTPS listener at %s still accepts", httpsAddr)
-		}
-		time.Sleep(10 * time.Millisecond)
+	// The HTTPS series go when the HTTPS listener has drained; the TCP listener's must be there then.
+	lines := waitMetrics(t, se.m, []string{active("127.0.0.4:0", 0)}, append(httpOnlySeries, handshakeSeries...))
+	checkMetricLines(t, lines, []string{
+		`mtlslb_new_connections_total{listener="127.0.0.4:0"} 2`,
+		`mtlslb_forwarded_bytes_total{direction="client_to_target",listener="127.0.0.4:0"} 6`,
+		`mtlslb_forwarded_bytes_total{direction="target_to_client",listener="127.0.0.4:0"} 6`,
+		`mtlslb_target_connection_errors_total{listener="127.0.0.4:0"} 0`,
+		`mtlslb_refused_connections_total{listener="127.0.0.4:0",reason="no_registered_targets"} 0`,
+	}, nil)
+	if t.Failed() {
+		return
 	}
-	for range 50 {
-		time.Sleep(10 * time.Millisecond)
-		checkMetricLines(t, metricLines(m), []string{series}, nil)
-		if t.Failed() {
-			return
-		}
+
+	// Back to HTTPS: once the TCP listener has drained its series go, and the HTTPS listener's request and
+	// handshake series start again from zero and count (they must not be the ones deleted above).
+	httpsAddr = se.apply(t, "HTTPS")
+	waitMetrics(t, se.m, nil, layer4Series)
+	se.httpsGet(t, httpsAddr)
+	lines = waitMetrics(t, se.m, []string{
+		`mtlslb_requests_total{code="200",listener="127.0.0.4:0"} 1`,
+		active("127.0.0.4:0", 0),
+	}, nil)
+	checkMetricLines(t, lines, []string{
+		`mtlslb_new_connections_total{listener="127.0.0.4:0"} 3`,
+		`mtlslb_tls_handshake_duration_seconds_count{listener="127.0.0.4:0"} 1`,
+		`mtlslb_generated_responses_total{code="503",listener="127.0.0.4:0"} 0`,
+		`mtlslb_rejected_connections_total{listener="127.0.0.4:0"} 0`,
+	}, layer4Series)
+}
+
+// TestTLSListenerTurnedTCPDropsHandshakeSeries changes a TLS listener into a TCP one, which keeps its socket and
+// drains nothing: its handshake series go with the Apply, the byte counts carry on, and they come back from zero
+// when it turns TLS again.
+func TestTLSListenerTurnedTCPDropsHandshakeSeries(t *testing.T) {
+	se := newSwitchEngine(t, engine.Options{})
+	addr := se.apply(t, "TLS")
+	if got := echoThrough(t, addr, se.clientTLS(), "ping\n"); got != "ping\n" {
+		t.Fatalf("through the TLS listener: %q", got)
 	}
+	waitMetrics(t, se.m, []string{
+		`mtlslb_tls_handshake_duration_seconds_count{listener="127.0.0.4:0"} 1`,
+		`mtlslb_client_tls_negotiation_errors_total{listener="127.0.0.4:0",status="ClientCertUntrusted"} 0`,
+		`mtlslb_forwarded_bytes_total{direction="client_to_target",listener="127.0.0.4:0"} 5`,
+	}, nil)
+
+	if got := se.apply(t, "TCP"); got != addr {
+		t.Fatalf("the TCP listener is at %s, the TLS listener was at %s; want the socket kept", got, addr)
+	}
+	checkMetricLines(t, metricLines(se.m), nil, handshakeSeries)
+	if got := echoThrough(t, addr, nil, "hello\n"); got != "hello\n" {
+		t.Fatalf("through the TCP listener: %q", got)
+	}
+	lines := waitMetrics(t, se.m, []string{
+		`mtlslb_forwarded_bytes_total{direction="client_to_target",listener="127.0.0.4:0"} 11`,
+		active("127.0.0.4:0", 0),
+	}, nil)
+	checkMetricLines(t, lines, []string{`mtlslb_new_connections_total{listener="127.0.0.4:0"} 2`}, handshakeSeries)
+
+	se.apply(t, "TLS")
+	checkMetricLines(t, metricLines(se.m), []string{
+		`mtlslb_tls_handshake_duration_seconds_count{listener="127.0.0.4:0"} 0`,
+		`mtlslb_client_tls_negotiation_errors_total{listener="127.0.0.4:0",status="ClientCertUntrusted"} 0`,
+	}, nil)
+	if got := echoThrough(t, addr, se.clientTLS(), "ping\n"); got != "ping\n" {
+		t.Fatalf("through the TLS listener again: %q", got)
+	}
+	waitMetrics(t, se.m, []string{
+		`mtlslb_tls_handshake_duration_seconds_count{listener="127.0.0.4:0"} 1`,
+		`mtlslb_forwarded_bytes_total{direction="client_to_target",listener="127.0.0.4:0"} 16`,
+	}, nil)
+}
+
+// TestListenerSwitchBackKeepsCurrentSeries switches TCP to HTTPS and back to TCP while the first TCP listener
+// still drains a connection, so that it finishes last: its clean-up must delete nothing the TCP listener serving
+// now records, while the HTTPS listener's clean-up removes the HTTPS series.
+func TestListenerSwitchBackKeepsCurrentSeries(t *testing.T) {
+	logs := newLogRecorder()
+	se := newSwitchEngine(t, engine.Options{Logger: slog.New(logs), DrainTimeout: boundedWait})
+	firstTCP := se.apply(t, "TCP")
+	held, err := net.DialTimeout("tcp", firstTCP, boundedWait)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer held.Close()
+	_ = held.SetDeadline(time.Now().Add(boundedWait))
+	// A byte echoed back means the connection is forwarding: the listener's drain waits for it to end.
+	if _, err := io.WriteString(held, "a"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.ReadFull(held, make([]byte, 1)); err != nil {
+		t.Fatalf("reading the echo through the first TCP listener: %v", err)
+	}
+
+	se.httpsGet(t, se.apply(t, "HTTPS"))
+	waitMetrics(t, se.m, []string{`mtlslb_requests_total{code="200",listener="127.0.0.4:0"} 1`}, nil)
+	secondTCP := se.apply(t, "TCP")
+	if got := echoThrough(t, secondTCP, nil, "hello\n"); got != "hello\n" {
+		t.Fatalf("through the second TCP listener: %q", got)
+	}
+	waitMetrics(t, se.m, nil, append(httpOnlySeries, handshakeSeries...))
+	logs.waitFor(t, "listener closed", 1)
+	if n := len(logs.with("listener closed")); n != 1 {
+		t.Fatalf("%d listeners closed before the held connection ended; want the HTTPS one only", n)
+	}
+
+	// The first TCP listener drains last.
+	if err := held.(*net.TCPConn).CloseWrite(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.ReadAll(held); err != nil {
+		t.Fatalf("reading to the end through the first TCP listener: %v", err)
+	}
+	logs.waitFor(t, "listener closed", 2)
+	lines := waitMetrics(t, se.m, []string{active("127.0.0.4:0", 0)}, nil)
+	checkMetricLines(t, lines, []string{
+		`mtlslb_new_connections_total{listener="127.0.0.4:0"} 3`,
+		`mtlslb_forwarded_bytes_total{direction="client_to_target",listener="127.0.0.4:0"} 7`,
+		`mtlslb_forwarded_bytes_total{direction="target_to_client",listener="127.0.0.4:0"} 7`,
+		`mtlslb_target_connection_errors_total{listener="127.0.0.4:0"} 0`,
+		`mtlslb_refused_connections_total{listener="127.0.0.4:0",reason="no_registered_targets"} 0`,
+	}, append(httpOnlySeries, handshakeSeries...))
 }

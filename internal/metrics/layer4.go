@@ -78,7 +78,9 @@ type Layer4Metrics struct {
 // listener generation, not per connection. Generations of the listener at the
 // same address update the same series, so its counters and active-connection
 // gauge stay continuous across reloads, a change between TCP and TLS
-// included. A nil *Metrics returns nil, which records nothing.
+// included; on a change from TLS to TCP the caller deletes the handshake
+// series with [Metrics.DeleteReplacedSeries], since a TCP generation
+// never records them. A nil *Metrics returns nil, which records nothing.
 func (m *Metrics) Layer4Listener(addr string, tls bool) *Layer4Metrics {
 	if m == nil {
 		return nil

@@ -166,9 +166,11 @@ type ListenerMetrics struct {
 	requests  *codeCounters
 	generated *codeCounters
 
-	// retired is set when the listener leaves the configuration, so that
-	// late calls from draining connections do not create new series for it
-	// (best effort: a first-use code racing with DeleteListener itself may
+	// retired is set when the listener leaves the configuration, or when
+	// some of its series go because its address went to a TCP or TLS
+	// listener (DeleteReplacedSeries), so that late calls from draining
+	// connections do not create new series for it (best effort: a first-use
+	// code racing with DeleteListener or DeleteReplacedSeries itself may
 	// still bring back that one series).
 	retired atomic.Bool
 }

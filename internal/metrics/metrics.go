@@ -252,21 +252,127 @@ func (m *Metrics) DeleteListener(addr string) {
 
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if l, ok := m.listeners[addr]; ok {
-		l.retired.Store(true)
-		delete(m.listeners, addr)
+	m.deleteListenerSeriesLocked(addr, allListenerSeries)
+}
+
+// ListenerFamily is a kind of listener as far as its metric series go: the
+// listeners of one family record the same per-listener series. A reload can
+// give an address to a listener of another family; see
+// [Metrics.DeleteReplacedSeries].
+type ListenerFamily uint8
+
+// The listener families. The zero ListenerFamily is none of them.
+const (
+	// FamilyHTTP is an HTTPS or HTTP listener ([Metrics.Listener]): the
+	// connection, rejected-connection, handshake, TLS-error, request and
+	// generated-response series (the handshake and TLS-error ones at zero on
+	// an HTTP listener). HTTPS and HTTP are one family because a switch
+	// between them keeps the listener, and so its series.
+	FamilyHTTP ListenerFamily = iota + 1
+	// FamilyTLS is a TLS listener ([Metrics.Layer4Listener] with tls): the
+	// connection, refusal, target-error, forwarded-byte, handshake and
+	// TLS-error series.
+	FamilyTLS
+	// FamilyTCP is a TCP listener: the series of FamilyTLS except the
+	// handshake and TLS-error ones.
+	FamilyTCP
+)
+
+// listenerSeries is a set of per-listener metric vectors, so that some of a
+// listener's series can be deleted and not others.
+type listenerSeries uint8
+
+const (
+	seriesConnections listenerSeries = 1 << iota // new and active connections
+	seriesRejected                               // connections over the connection limit
+	seriesHandshake                              // handshake latency and TLS errors
+	seriesRequests                               // requests and generated responses
+	seriesLayer4                                 // refusals, target connection errors, forwarded bytes
+
+	allListenerSeries = seriesConnections | seriesRejected | seriesHandshake | seriesRequests | seriesLayer4
+)
+
+// series returns what a listener of family f records; nothing for a value
+// that is not a family.
+func (f ListenerFamily) series() listenerSeries {
+	switch f {
+	case FamilyHTTP:
+		return seriesConnections | seriesRejected | seriesHandshake | seriesRequests
+	case FamilyTLS:
+		return seriesConnections | seriesHandshake | seriesLayer4
+	case FamilyTCP:
+		return seriesConnections | seriesLayer4
+	}
+	return 0
+}
+
+// DeleteReplacedSeries removes the series of the listener at addr that a
+// listener of family replaced records and one of family current does not,
+// for an address that a reload gave to a listener of another family (HTTPS
+// replaced by TCP, TLS by TCP, or the reverse), once the replaced listener
+// is done with it. Without this the new listener's page would keep the old
+// one's series frozen at their last values, a TCP listener showing request
+// counts for ever.
+//
+// Series both families record are kept and go on counting, so the address
+// keeps one continuous counter of them: the connection series always, and
+// the handshake and TLS-error series between an HTTPS (or HTTP) listener and
+// a TLS listener, which count the same handshakes the same way.
+//
+// current must be the family of the listener that holds addr at the time of
+// the call, not at the time of the switch: nothing it records is deleted, so
+// a replaced listener that finishes after the address changed family again
+// (TCP, then HTTPS, then TCP, the first TCP listener draining last) takes
+// nothing from the listener serving now. The same family twice, or a value
+// that is not a family, deletes nothing.
+//
+// Deleting a series that a *ListenerMetrics holds (when replaced is
+// FamilyHTTP, or TLS gives way to TCP) retires the address's
+// *ListenerMetrics, as DeleteListener does: a later Listener(addr) resolves
+// those series afresh, from zero, and the connection series where they are.
+func (m *Metrics) DeleteReplacedSeries(addr string, replaced, current ListenerFamily) {
+	if m == nil || current.series() == 0 {
+		return
+	}
+	addr = strings.ToValidUTF8(addr, "\uFFFD")
+
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.deleteListenerSeriesLocked(addr, replaced.series()&^current.series())
+}
+
+// deleteListenerSeriesLocked deletes the series of addr in the vectors of
+// which. If that includes one a *ListenerMetrics holds, the cached one is
+// retired and forgotten: handing it out again would make a later HTTPS
+// listener record into series no longer registered. Callers hold m.mu.
+func (m *Metrics) deleteListenerSeriesLocked(addr string, which listenerSeries) {
+	if which&FamilyHTTP.series() != 0 {
+		if l, ok := m.listeners[addr]; ok {
+			l.retired.Store(true)
+			delete(m.listeners, addr)
+		}
 	}
 	match := prometheus.Labels{labelListener: addr}
-	m.newConns.DeletePartialMatch(match)
-	m.activeConns.DeletePartialMatch(match)
-	m.rejectedConns.DeletePartialMatch(match)
-	m.tlsErrors.DeletePartialMatch(match)
-	m.handshake.DeletePartialMatch(match)
-	m.requests.DeletePartialMatch(match)
-	m.generated.DeletePartialMatch(match)
-	m.refusedConns.DeletePartialMatch(match)
-	m.targetErrors.DeletePartialMatch(match)
-	m.forwarded.DeletePartialMatch(match)
+	if which&seriesConnections != 0 {
+		m.newConns.DeletePartialMatch(match)
+		m.activeConns.DeletePartialMatch(match)
+	}
+	if which&seriesRejected != 0 {
+		m.rejectedConns.DeletePartialMatch(match)
+	}
+	if which&seriesHandshake != 0 {
+		m.tlsErrors.DeletePartialMatch(match)
+		m.handshake.DeletePartialMatch(match)
+	}
+	if which&seriesRequests != 0 {
+		m.requests.DeletePartialMatch(match)
+		m.generated.DeletePartialMatch(match)
+	}
+	if which&seriesLayer4 != 0 {
+		m.refusedConns.DeletePartialMatch(match)
+		m.targetErrors.DeletePartialMatch(match)
+		m.forwarded.DeletePartialMatch(match)
+	}
 }
 
 // SetConfig records the outcome of a configuration load or reload. With ok,

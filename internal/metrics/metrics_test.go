@@ -425,6 +425,205 @@ func TestListenerIsResolvedOncePerAddress(t *testing.T) {
 	}
 }
 
+// TestDeleteReplacedSeries gives an address to a listener of another family
+// and checks that only the series the replaced family alone records go.
+func TestDeleteReplacedSeries(t *testing.T) {
+	const a = `listener="127.0.0.1:8443"`
+	httpOnly := []string{
+		`mtlslb_requests_total{code="200",` + a + `}`,
+		`mtlslb_requests_total{code="418",` + a + `}`,
+		`mtlslb_generated_responses_total{code="503",` + a + `}`,
+		`mtlslb_rejected_connections_total{` + a + `}`,
+	}
+	handshake := []string{
+		`mtlslb_tls_handshake_duration_seconds_count{` + a + `}`,
+		`mtlslb_client_tls_negotiation_errors_total{` + a + `,status="ClientCertExpired"}`,
+	}
+	layer4 := []string{
+		`mtlslb_refused_connections_total{` + a + `,reason="proxy_protocol"}`,
+		`mtlslb_target_connection_errors_total{` + a + `}`,
+		`mtlslb_forwarded_bytes_total{direction="client_to_target",` + a + `}`,
+	}
+	// https and layer4 record one of everything their family has.
+	https := func(m *Metrics) *ListenerMetrics {
+		l := m.Listener(addrA)
+		l.ConnAccepted()
+		l.ConnRejected()
+		l.HandshakeDone("", time.Millisecond)
+		l.HandshakeDone("ClientCertExpired", 0)
+		l.Request(200)
+		l.Request(418)
+		l.Generated(503)
+		l.ConnClosed()
+		return l
+	}
+	layer4Listener := func(m *Metrics, tls bool) *Layer4Metrics {
+		l := m.Layer4Listener(addrA, tls)
+		l.ConnAccepted()
+		l.HandshakeDone("", time.Millisecond)
+		l.HandshakeDone("ClientCertExpired", 0)
+		l.ConnRefused(RefusedProxyProtocol)
+		l.TargetConnectionError()
+		l.Forwarded(ClientToTarget, 10)
+		l.ConnClosed()
+		return l
+	}
+	tests := []struct {
+		name   string
+		record func(m *Metrics)
+		want   []string
+		absent []string
+	}{
+		{
+			name: "HTTPS replaced by TCP",
+			record: func(m *Metrics) {
+				old := https(m)
+				layer4Listener(m, false)
+				m.Listener(addrB).Request(200)
+				m.DeleteReplacedSeries(addrA, FamilyHTTP, FamilyTCP)
+				// A late request of the old listener brings back neither a
+				// code it had nor a new one.
+				old.Request(200)
+				old.Request(599)
+			},
+			want: []string{
+				`mtlslb_new_connections_total{` + a + `} 2`,
+				`mtlslb_active_connections{` + a + `} 0`,
+				`mtlslb_forwarded_bytes_total{direction="client_to_target",` + a + `} 10`,
+				`mtlslb_target_connection_errors_total{` + a + `} 1`,
+				`mtlslb_requests_total{code="200",listener="[::1]:9443"} 1`,
+			},
+			absent: append(append([]string{`mtlslb_requests_total{code="599",` + a + `}`}, httpOnly...), handshake...),
+		},
+		{
+			name: "TCP replaced by HTTPS",
+			record: func(m *Metrics) {
+				layer4Listener(m, false)
+				https(m)
+				m.DeleteReplacedSeries(addrA, FamilyTCP, FamilyHTTP)
+			},
+			want: []string{
+				`mtlslb_new_connections_total{` + a + `} 2`,
+				`mtlslb_requests_total{code="200",` + a + `} 1`,
+				`mtlslb_generated_responses_total{code="503",` + a + `} 1`,
+				`mtlslb_rejected_connections_total{` + a + `} 1`,
+				`mtlslb_tls_handshake_duration_seconds_count{` + a + `} 1`,
+			},
+			absent: layer4,
+		},
+		{
+			name: "HTTPS replaced by TLS keeps the handshake series",
+			record: func(m *Metrics) {
+				https(m)
+				layer4Listener(m, true)
+				m.DeleteReplacedSeries(addrA, FamilyHTTP, FamilyTLS)
+			},
+			want: []string{
+				`mtlslb_new_connections_total{` + a + `} 2`,
+				`mtlslb_tls_handshake_duration_seconds_count{` + a + `} 2`,
+				`mtlslb_client_tls_negotiation_errors_total{` + a + `,status="ClientCertExpired"} 2`,
+				`mtlslb_forwarded_bytes_total{direction="client_to_target",` + a + `} 10`,
+			},
+			absent: httpOnly,
+		},
+		{
+			name: "TLS replaced by HTTPS keeps the handshake series",
+			record: func(m *Metrics) {
+				layer4Listener(m, true)
+				https(m)
+				m.DeleteReplacedSeries(addrA, FamilyTLS, FamilyHTTP)
+			},
+			want: []string{
+				`mtlslb_tls_handshake_duration_seconds_count{` + a + `} 2`,
+				`mtlslb_client_tls_negotiation_errors_total{` + a + `,status="ClientCertExpired"} 2`,
+				`mtlslb_requests_total{code="200",` + a + `} 1`,
+			},
+			absent: layer4,
+		},
+		{
+			name: "TLS turned TCP",
+			record: func(m *Metrics) {
+				layer4Listener(m, true)
+				layer4Listener(m, false)
+				m.DeleteReplacedSeries(addrA, FamilyTLS, FamilyTCP)
+			},
+			want: []string{
+				`mtlslb_new_connections_total{` + a + `} 2`,
+				`mtlslb_forwarded_bytes_total{direction="client_to_target",` + a + `} 20`,
+				`mtlslb_refused_connections_total{` + a + `,reason="proxy_protocol"} 2`,
+			},
+			absent: handshake,
+		},
+		{
+			name: "a late drain after the address changed back deletes nothing current",
+			record: func(m *Metrics) {
+				layer4Listener(m, false) // first TCP listener, drains last
+				https(m)
+				layer4Listener(m, false) // TCP again
+				m.DeleteReplacedSeries(addrA, FamilyHTTP, FamilyTCP)
+				m.DeleteReplacedSeries(addrA, FamilyTCP, FamilyTCP)
+			},
+			want: []string{
+				`mtlslb_new_connections_total{` + a + `} 3`,
+				`mtlslb_forwarded_bytes_total{direction="client_to_target",` + a + `} 20`,
+				`mtlslb_target_connection_errors_total{` + a + `} 2`,
+			},
+			absent: append(httpOnly, handshake...),
+		},
+		{
+			name: "not a family deletes nothing",
+			record: func(m *Metrics) {
+				https(m)
+				layer4Listener(m, true)
+				m.DeleteReplacedSeries(addrA, 0, FamilyTCP)
+				m.DeleteReplacedSeries(addrA, FamilyHTTP, 0)
+				m.DeleteReplacedSeries(addrA, FamilyTLS, ListenerFamily(200))
+			},
+			want: []string{
+				`mtlslb_requests_total{code="200",` + a + `} 1`,
+				`mtlslb_tls_handshake_duration_seconds_count{` + a + `} 2`,
+				`mtlslb_forwarded_bytes_total{direction="client_to_target",` + a + `} 10`,
+			},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			m := New()
+			tt.record(m)
+			checkLines(t, scrape(t, m), tt.want, tt.absent)
+		})
+	}
+}
+
+// TestDeleteReplacedSeriesRetiresListenerMetrics: once an HTTPS listener's
+// request series are gone, a later HTTPS listener at the address must get
+// series that are exported (from zero), not the retired ones; a clean-up that
+// deletes only layer-4 series must leave the current HTTPS listener's alone.
+func TestDeleteReplacedSeriesRetiresListenerMetrics(t *testing.T) {
+	m := New()
+	first := m.Listener(addrA)
+	first.Request(200)
+	m.Layer4Listener(addrA, false).ConnAccepted()
+	m.DeleteReplacedSeries(addrA, FamilyHTTP, FamilyTCP)
+
+	again := m.Listener(addrA)
+	if again == first {
+		t.Fatalf("Listener(%q) after its request series were deleted returned the retired *ListenerMetrics", addrA)
+	}
+	m.DeleteReplacedSeries(addrA, FamilyTCP, FamilyHTTP)
+	if got := m.Listener(addrA); got != again {
+		t.Errorf("Listener(%q) after deleting only layer-4 series returned a new *ListenerMetrics; the HTTPS listener holding the address must keep its own", addrA)
+	}
+	again.ConnAccepted()
+	again.Request(200)
+	again.Request(418) // a code resolved on first use: only a retired listener refuses it
+	checkLines(t, scrape(t, m), []string{
+		`mtlslb_new_connections_total{listener="127.0.0.1:8443"} 2`,
+		`mtlslb_requests_total{code="200",listener="127.0.0.1:8443"} 1`,
+		`mtlslb_requests_total{code="418",listener="127.0.0.1:8443"} 1`,
+	}, []string{`mtlslb_forwarded_bytes_total{direction="client_to_target",listener="127.0.0.1:8443"}`})
+}
+
 func TestNilMetricsRecordNothing(t *testing.T) {
 	var m *Metrics
 	l := m.Listener(addrA)
@@ -440,6 +639,7 @@ func TestNilMetricsRecordNothing(t *testing.T) {
 	l.Generated(503)
 	m.BlobCollection(true, 1, 1, 1, 1)
 	m.DeleteListener(addrA)
+	m.DeleteReplacedSeries(addrA, FamilyHTTP, FamilyTCP)
 	l4 := m.Layer4Listener(addrA, true)
 	if l4 != nil {
 		t.Fatalf("nil *Metrics returned a non-nil *Layer4Metrics")
