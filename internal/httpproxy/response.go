@@ -115,10 +115,17 @@ func readSection(br *bufio.Reader, buf []byte) ([]byte, error) {
 	}
 }
 
+// maxInformational bounds the informational responses (100, 103) before a final one, as net/http's Transport
+// does (5): a target cannot hold an exchange open with an endless run of them.
+const maxInformational = 5
+
 // read reads the head of the response to a request of method from br, skipping informational responses, and
 // frames its body.
 func (h *responseHead) read(br *bufio.Reader, method string) error {
-	for {
+	for informational := 0; ; informational++ {
+		if informational > maxInformational {
+			return badResponse("more than %d informational responses", maxInformational)
+		}
 		var err error
 		if h.buf, err = readSection(br, h.buf[:0]); err != nil {
 			return err

@@ -69,7 +69,7 @@ func TestResponseHeadFraming(t *testing.T) {
 			status: 200, fields: "Content-Length=42", rest: "NEXT"},
 		{name: "304 has no body", in: "HTTP/1.1 304 Not Modified\r\nContent-Length: 42\r\n\r\nNEXT",
 			status: 304, fields: "Content-Length=42", rest: "NEXT"},
-		{name: "informational skipped", in: "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n",
+		{name: "informational skipped", in: "HTTP/1.1 100 Continue\r\n\r\n" + strings.Repeat("HTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\n", 4) + "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n",
 			status: 200, fields: "Content-Length=0"},
 		{name: "names canonical", in: "HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\nx-WEIRD-name: 1\r\nX_U: 2\r\nContent-Length: 0\r\n\r\n",
 			status: 200, fields: "Content-Type=text/plain|X-Weird-Name=1|X_u=2|Content-Length=0"},
@@ -146,6 +146,7 @@ func TestResponseHeadRefused(t *testing.T) {
 		{"cut head", "HTTP/1.1 200 OK\r\nX-A: 1\r\n", io.ErrUnexpectedEOF.Error()},
 		{"nothing", "", io.ErrUnexpectedEOF.Error()},
 		{"empty line first", "\r\nHTTP/1.1 200 OK\r\n\r\n", "malformed status line"},
+		{"endless hints", strings.Repeat("HTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\n", 6) + "HTTP/1.1 200 OK\r\n\r\n", "more than 5 informational responses"},
 		{"bad informational", "HTTP/1.1 100 Continue\r\nX A: 1\r\n\r\nHTTP/1.1 200 OK\r\n\r\n", "malformed field line"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
