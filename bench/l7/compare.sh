@@ -243,7 +243,7 @@ http {
     keepalive 8;
   }
   server {
-    listen 127.0.0.1:$nginx_port ssl;
+    listen 127.0.0.1:$nginx_port ssl reuseport;
     ssl_certificate $pki/server.pem;
     ssl_certificate_key $pki/server-key.pem;
     ssl_protocols TLSv1.2 TLSv1.3;
