@@ -454,3 +454,46 @@ func TestDirectRefusedResponses(t *testing.T) {
 		t.Errorf("/both: %d %q, headers %v; want 200 ok, the target's Content-Length gone", rep.status, rep.body, rep.header)
 	}
 }
+
+// TestDirectResponsesWithoutBody: a response to HEAD, a 204 and a 304 have no body whatever their
+// Content-Length says; the client gets the length as the target stated it, and the pooled target connection
+// carries the next request (a reader that waited for the announced bytes would hang or misframe it).
+func TestDirectResponsesWithoutBody(t *testing.T) {
+	t.Parallel()
+	rt := newRawTarget(t, func(r *http.Request, _ int, w *bufio.Writer) bool {
+		switch {
+		case r.Method == http.MethodHead:
+			w.WriteString("HTTP/1.1 200 OK\r\nContent-Length: 42\r\nX-Head: 1\r\n\r\n")
+		case r.URL.Path == "/204":
+			w.WriteString("HTTP/1.1 204 No Content\r\nX-Empty: 1\r\n\r\n")
+		case r.URL.Path == "/304":
+			w.WriteString("HTTP/1.1 304 Not Modified\r\nContent-Length: 42\r\nEtag: \"v1\"\r\n\r\n")
+		default:
+			answer(w, "200 OK", "after")
+		}
+		return true
+	})
+	l := rawLB(t, rt)
+	c := l.client(t, clientOptions{})
+	get(t, c, l.url(0, "/warm"), nil)
+	before := rt.conns.Load()
+	rep := do(t, c, newRequest(t, http.MethodHead, l.url(0, "/head"), nil))
+	if rep.status != http.StatusOK || rep.header.Get("Content-Length") != "42" || rep.header.Get("X-Head") != "1" || rep.body != "" {
+		t.Errorf("HEAD: %d %q, headers %v; want 200, Content-Length 42, no body", rep.status, rep.body, rep.header)
+	}
+	if rep := get(t, c, l.url(0, "/next"), nil); rep.status != http.StatusOK || rep.body != "after" {
+		t.Errorf("after HEAD: %d %q, want 200 after", rep.status, rep.body)
+	}
+	if rep := get(t, c, l.url(0, "/204"), nil); rep.status != http.StatusNoContent || rep.header.Get("X-Empty") != "1" || rep.body != "" {
+		t.Errorf("/204: %d %q, headers %v", rep.status, rep.body, rep.header)
+	}
+	if rep := get(t, c, l.url(0, "/304"), nil); rep.status != http.StatusNotModified || rep.header.Get("Etag") != `"v1"` || rep.body != "" {
+		t.Errorf("/304: %d %q, headers %v", rep.status, rep.body, rep.header)
+	}
+	if rep := get(t, c, l.url(0, "/last"), nil); rep.status != http.StatusOK || rep.body != "after" {
+		t.Errorf("after 204 and 304: %d %q, want 200 after", rep.status, rep.body)
+	}
+	if n := rt.conns.Load() - before; n != 0 {
+		t.Errorf("the exchanges without a body opened %d new target connections, want 0 (the pooled one reused)", n)
+	}
+}
