@@ -442,6 +442,13 @@ func TestDirectRefusedResponses(t *testing.T) {
 			t.Errorf("after %s, the next request got %d", path, rep.status)
 		}
 	}
+	// A request body of unknown length takes net/http's Transport, which bounds the head alike.
+	req := newRequest(t, http.MethodPost, l.url(0, "/huge"), nil)
+	req.Body = io.NopCloser(strings.NewReader("streamed"))
+	req.ContentLength = -1
+	if rep := do(t, c, req); rep.status != http.StatusBadGateway {
+		t.Errorf("/huge through the Transport: %d %q, want 502", rep.status, rep.body)
+	}
 	// A field that the target's Connection field names stays on the target's hop, also when that field says
 	// close (http.ReadResponse dropped the Connection field then, and with it the list of names).
 	rep := get(t, c, l.url(0, "/named"), nil)

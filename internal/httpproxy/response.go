@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+
+	"github.com/mtlslb/mtlslb/internal/upstream"
 )
 
 // The direct path's reader of target responses. It reads a response head into one string and keeps every
@@ -24,8 +26,8 @@ import (
 // HTTP/1.0, is not reused.
 
 // maxResponseHead bounds a target response's head, and its trailer section apart: 64 KiB, as for the headers
-// of a request (alb-compat §7). http.ReadResponse had no bound.
-const maxResponseHead = 64 << 10
+// of a request (alb-compat §7), and as the Transport path is bound. http.ReadResponse had no bound.
+const maxResponseHead = upstream.MaxResponseHeaderBytes
 
 // responseError is a target response that cannot be read: the target's fault, 502 with TargetResponseError.
 type responseError struct{ msg string }

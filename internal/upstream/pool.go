@@ -158,6 +158,10 @@ func splitTrailersOnly(resp *http.Response) {
 	}
 }
 
+// MaxResponseHeaderBytes bounds a target response's head: 64 KiB, as for the headers of a request
+// (alb-compat §7).
+const MaxResponseHeaderBytes = 64 << 10
+
 // newTransport compiles cfg, which has its defaults applied and has been validated.
 func newTransport(cfg Config) *transport {
 	d := &dialer{
@@ -173,7 +177,10 @@ func newTransport(cfg Config) *transport {
 		// gzip on the client's behalf and hand back a decompressed body.
 		DisableCompression:    true,
 		ResponseHeaderTimeout: cfg.ResponseHeaderTimeout,
-		ExpectContinueTimeout: time.Second,
+		// The bound the direct path's reader applies too (httpproxy/response.go), instead of net/http's
+		// 10 MB: a target's response head larger than a request's may be is refused, 502.
+		MaxResponseHeaderBytes: MaxResponseHeaderBytes,
+		ExpectContinueTimeout:  time.Second,
 		HTTP2: &http.HTTP2Config{
 			SendPingTimeout: h2SendPingTimeout,
 			PingTimeout:     h2PingTimeout,
