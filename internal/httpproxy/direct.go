@@ -354,7 +354,6 @@ func (h *Handler) copyResponse(x *exchange, head *responseHead, c *upstream.Conn
 		src.Release(c, !head.close)
 		return true
 	}
-	announced = slices.Clone(announced) // readTrailers reuses head
 	if err := head.readTrailers(c.R); err != nil {
 		h.cfg.Logger.Warn("target response cut short", "target_group", x.group.Name, "target", x.target.ID, "err", err)
 		c.Discard()

@@ -162,7 +162,7 @@ func cutLine(s string) (line, rest string) {
 // parse parses head, a whole response head as readSection returns it, for a request of method.
 func (h *responseHead) parse(head string, method string) error {
 	h.fields, h.connection, h.trailers = h.fields[:0], h.connection[:0], h.trailers[:0]
-	h.contentType = ""
+	h.contentType, h.chunked = "", false // an informational response may have come first
 	line, rest := cutLine(head)
 	minor, status, err := parseStatusLine(line)
 	if err != nil {
@@ -421,7 +421,7 @@ func isCanonical(name string) bool {
 }
 
 // readTrailers reads the trailer section that follows a chunked body's last chunk into h.fields, which it
-// replaces.
+// replaces; h.trailers, the names the head announced, stay.
 func (h *responseHead) readTrailers(br *bufio.Reader) error {
 	var err error
 	if h.buf, err = readSection(br, h.buf[:0]); err != nil {
