@@ -7,9 +7,12 @@ import (
 	"io"
 	"net/http"
 	"net/http/httputil"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
+
+	"golang.org/x/net/http/httpguts"
 
 	"github.com/mtlslb/mtlslb/internal/upstream"
 )
@@ -260,7 +263,7 @@ func (h *responseHead) parse(head string, method string) error {
 				if name = strings.Trim(name, " \t"); name == "" {
 					continue
 				}
-				if !validName(name) {
+				if !httpguts.ValidHeaderFieldName(name) {
 					return badResponse("bad name %s in Trailer", quoted(name))
 				}
 				name = http.CanonicalHeaderKey(name)
@@ -268,22 +271,13 @@ func (h *responseHead) parse(head string, method string) error {
 				case "Transfer-Encoding", "Trailer", "Content-Length":
 					return badResponse("Trailer announces %s", name)
 				}
-				if !containsString(h.trailers, name) {
+				if !slices.Contains(h.trailers, name) {
 					h.trailers = append(h.trailers, name)
 				}
 			}
 		}
 	}
 	return nil
-}
-
-func containsString(list []string, s string) bool {
-	for _, v := range list {
-		if v == s {
-			return true
-		}
-	}
-	return false
 }
 
 // dropField removes every field named name.
@@ -319,10 +313,8 @@ func parseStatusLine(line string) (minor, status int, err error) {
 	if len(code) != 3 || code[0] < '1' || code[0] > '9' || !isDigit(code[1]) || !isDigit(code[2]) {
 		return 0, 0, badResponse("malformed status code in %s", quoted(line))
 	}
-	for i := 0; i < len(reason); i++ {
-		if !validValueByte(reason[i]) {
-			return 0, 0, badResponse("control character in the status line %s", quoted(line))
-		}
+	if !httpguts.ValidHeaderFieldValue(reason) { // reason-phrase has the bytes of a field value
+		return 0, 0, badResponse("control character in the status line %s", quoted(line))
 	}
 	status = int(code[0]-'0')*100 + int(code[1]-'0')*10 + int(code[2]-'0')
 	return minor, status, nil
@@ -360,64 +352,15 @@ func parseField(line string) (field, error) {
 		return field{}, badResponse("obsolete line folding at %s", quoted(line))
 	}
 	colon := strings.IndexByte(line, ':')
-	if colon <= 0 || !validName(line[:colon]) {
+	if colon <= 0 || !httpguts.ValidHeaderFieldName(line[:colon]) {
 		return field{}, badResponse("malformed field line %s", quoted(line))
 	}
 	value := strings.Trim(line[colon+1:], " \t")
-	for i := 0; i < len(value); i++ {
-		if !validValueByte(value[i]) {
-			return field{}, badResponse("control character in the field line %s", quoted(line))
-		}
+	if !httpguts.ValidHeaderFieldValue(value) {
+		return field{}, badResponse("control character in the field line %s", quoted(line))
 	}
-	name := line[:colon]
-	if !isCanonical(name) {
-		name = http.CanonicalHeaderKey(name)
-	}
-	return field{name: name, value: value}, nil
-}
-
-// validName reports whether s is a token (RFC 9110 §5.6.2), as field names are.
-func validName(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; c >= 0x80 || !isTokenChar[c] {
-			return false
-		}
-	}
-	return true
-}
-
-var isTokenChar = func() (t [128]bool) {
-	for c := '0'; c <= '9'; c++ {
-		t[c] = true
-	}
-	for c := 'a'; c <= 'z'; c++ {
-		t[c], t[c-'a'+'A'] = true, true
-	}
-	for _, c := range "!#$%&'*+-.^_`|~" {
-		t[c] = true
-	}
-	return t
-}()
-
-// validValueByte reports whether c may appear in a field value: visible characters, obs-text, space and tab.
-func validValueByte(c byte) bool { return c == '\t' || c >= 0x20 && c != 0x7f }
-
-// isCanonical reports whether name, a token, is already in net/http's canonical form: an upper-case letter
-// at the start and after each hyphen, lower case elsewhere.
-func isCanonical(name string) bool {
-	upper := true
-	for i := 0; i < len(name); i++ {
-		c := name[i]
-		switch {
-		case upper && 'a' <= c && c <= 'z', !upper && 'A' <= c && c <= 'Z':
-			return false
-		}
-		upper = c == '-'
-	}
-	return true
+	// A name already canonical, as targets nearly always send, comes back as it is, without allocating.
+	return field{name: http.CanonicalHeaderKey(line[:colon]), value: value}, nil
 }
 
 // readTrailers reads the trailer section that follows a chunked body's last chunk into h.fields, which it
