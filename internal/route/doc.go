@@ -6,7 +6,9 @@
 // does Match returns Default, the listener's default actions. A rule's
 // conditions are ANDed; the values of one condition are ORed. Compile does
 // all the parsing (patterns, CIDRs, header names) once per configuration
-// snapshot; Match reads the request without allocating.
+// snapshot, including an index of the rules by the literal start of their
+// path patterns (index.go); Match reads the request without allocating,
+// and evaluates only the rules the index leaves.
 //
 // The conditions, as ALB documents them:
 //

@@ -48,6 +48,8 @@ type Table struct {
 	// requireCert[i] is rules[i]'s require_client_certificate, by the same
 	// index, so the per-request check is one load.
 	requireCert []bool
+	// index narrows the rules Match evaluates by the request's path; nil when no rule has a path prefix.
+	index *pathIndex
 }
 
 // rule is a compiled config.Rule.
@@ -122,6 +124,7 @@ func Compile(rules []config.Rule) (*Table, error) {
 		return nil, fmt.Errorf("compiling listener rules: %w", errors.Join(errs...))
 	}
 	slices.SortFunc(t.rules, func(a, b rule) int { return a.priority - b.priority })
+	t.index = buildPathIndex(t.rules)
 	return t, nil
 }
 
@@ -160,8 +163,16 @@ func (t *Table) MatchClient(r *http.Request, clientIP netip.Addr, client *Client
 	// would see the IPv4 address, so the prefixes are IPv4 too.
 	clientIP = clientIP.Unmap().WithZone("")
 	in := request{r: r, ip: clientIP, client: client}
+	if t.index != nil {
+		return t.matchIndexed(&in)
+	}
+	return t.matchAll(&in)
+}
+
+// matchAll is MatchClient's loop without the index: every rule in priority order.
+func (t *Table) matchAll(in *request) int {
 	for k := range t.rules {
-		if t.rules[k].match(&in) {
+		if t.rules[k].match(in) {
 			return t.rules[k].index
 		}
 	}

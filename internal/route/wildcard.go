@@ -106,6 +106,18 @@ func CompilePattern(pattern string, fold, escapes bool) Pattern {
 	return p
 }
 
+// literalPrefix returns the literal the pattern's matches all start with, byte for byte: "" when the
+// pattern starts with a wildcard or folds case (its matches then start with any of several spellings).
+func (p *Pattern) literalPrefix() string {
+	switch {
+	case p.fold:
+		return ""
+	case p.literal:
+		return p.lit
+	}
+	return p.prefix
+}
+
 // Wildcards returns the number of wildcard characters in the pattern.
 func (p *Pattern) Wildcards() int { return p.wildcards }
 

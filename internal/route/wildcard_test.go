@@ -127,7 +127,8 @@ func FuzzWildcard(f *testing.F) {
 }
 
 // FuzzCompile feeds arbitrary rules, as a JSON document would carry them,
-// to Compile, and every table it accepts to Match.
+// to Compile, and every table it accepts to Match, with and without the
+// path index.
 func FuzzCompile(f *testing.F) {
 	f.Add(`[{"priority":1,"conditions":[{"path_pattern":{"values":["/api/*"]}},{"host_header":{"values":["*.example.com"]}}]}]`, "/api/x?a=b", "a.example.com")
 	f.Add(`[{"priority":2,"conditions":[{"http_header":{"http_header_name":"X-A","values":["?"]}},{"query_string":{"values":[{"value":"\\*"}]}}]}]`, "/?k=*", "h")
@@ -154,6 +155,9 @@ func FuzzCompile(f *testing.F) {
 		i := table.Match(r, netip.MustParseAddr("10.1.2.3"))
 		if i != Default && (i < 0 || i >= len(rules)) {
 			t.Fatalf("Match = %d, outside the %d rules", i, len(rules))
+		}
+		if j := table.matchAll(&request{r: r, ip: netip.MustParseAddr("10.1.2.3")}); j != i {
+			t.Fatalf("Match = %d with the path index, %d without", i, j)
 		}
 	})
 }
