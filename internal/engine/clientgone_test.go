@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"strings"
 	"testing"
 	"time"
 )
@@ -125,12 +126,17 @@ func TestDirectClientGoneAbortsTarget(t *testing.T) {
 
 // TestDirectKeepAliveKeepsTarget: after each response net/http stops its background read of the client by
 // expiring the read deadline, and may parse the next request from what it had already read (pipelining)
-// without reading the connection again. Neither is the client going away: every request of a kept-alive
+// without reading the connection again; during a slow exchange the watcher reads the client in net/http's
+// place, and may take the first byte of a pipelined request. Neither is the client going away: every request of a kept-alive
 // connection is answered over the same target connection.
 func TestDirectKeepAliveKeepsTarget(t *testing.T) {
 	t.Parallel()
 	rt := newRawTarget(t, func(r *http.Request, _ int, w *bufio.Writer) bool {
-		answer(w, "200 OK", r.URL.Path)
+		if strings.Contains(r.URL.Path, "slow") {
+			// Longer than the watcher's delay: it reads the client in net/http's place meanwhile.
+			time.Sleep(100 * time.Millisecond)
+		}
+		answer(w, "200 OK", r.Method+" "+r.URL.Path)
 		return true
 	})
 	l := rawLB(t, rt)
@@ -144,18 +150,34 @@ func TestDirectKeepAliveKeepsTarget(t *testing.T) {
 	get := func(path string) string { return "GET " + path + " HTTP/1.1\r\nHost: a\r\n\r\n" }
 	for _, step := range []struct {
 		name, requests string
-		paths          []string
+		answers        []string // method and path of each request, as the target saw them
 	}{
-		{"GET", get("/ka/1"), []string{"/ka/1"}},
+		{"GET", get("/ka/1"), []string{"GET /ka/1"}},
 		// The background read starts only once the body has been read.
-		{"POST with a body", "POST /ka/2 HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\nhello", []string{"/ka/2"}},
-		{"two pipelined GETs", get("/ka/3") + get("/ka/4"), []string{"/ka/3", "/ka/4"}},
-		{"GET after them", get("/ka/5"), []string{"/ka/5"}},
+		{"POST with a body", "POST /ka/2 HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\nhello", []string{"POST /ka/2"}},
+		{"two pipelined GETs", get("/ka/3") + get("/ka/4"), []string{"GET /ka/3", "GET /ka/4"}},
+		{"GET after them", get("/ka/5"), []string{"GET /ka/5"}},
+		// The watcher's own read is stopped when the response comes, and leaves the connection as it found it.
+		{"slow GET", get("/ka/slow6"), []string{"GET /ka/slow6"}},
+		{"GET after it", get("/ka/7"), []string{"GET /ka/7"}},
+		// A request pipelined while the target takes its time over the previous one: the watcher's read takes
+		// its first byte, which net/http must still get.
+		{"GET pipelined behind a slow one", get("/ka/slow8") + "\x00" + get("/ka/9"), []string{"GET /ka/slow8", "GET /ka/9"}},
+		{"POST with a body pipelined behind a slow GET", get("/ka/slow10") + "\x00" + "POST /ka/11 HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\nhello",
+			[]string{"GET /ka/slow10", "POST /ka/11"}},
 	} {
-		if _, err := io.WriteString(conn, step.requests); err != nil {
+		// A NUL separates what is sent at once from what is sent 30 ms later.
+		now, later, _ := strings.Cut(step.requests, "\x00")
+		if _, err := io.WriteString(conn, now); err != nil {
 			t.Fatalf("%s: %v", step.name, err)
 		}
-		for _, p := range step.paths {
+		if later != "" {
+			time.Sleep(30 * time.Millisecond)
+			if _, err := io.WriteString(conn, later); err != nil {
+				t.Fatalf("%s: %v", step.name, err)
+			}
+		}
+		for _, p := range step.answers {
 			resp, err := http.ReadResponse(br, nil)
 			if err != nil {
 				t.Fatalf("%s: reading the response to %s: %v", step.name, p, err)

@@ -3,8 +3,10 @@ package engine
 import (
 	"context"
 	"errors"
+	"io"
 	"net"
 	"os"
+	"sync"
 	"testing"
 	"time"
 
@@ -30,6 +32,25 @@ func loopback(t *testing.T) (a, b net.Conn) {
 	}
 	t.Cleanup(func() { a.Close(); b.Close() })
 	return a, b
+}
+
+// watchTestWait bounds the waits of this file's tests: far longer than anything takes.
+const watchTestWait = 10 * time.Second
+
+// waitFor polls cond, under mu, until it holds, for up to watchTestWait.
+func waitFor(t *testing.T, what string, cond func() bool, mu *sync.Mutex) {
+	t.Helper()
+	for end := time.Now().Add(watchTestWait); ; time.Sleep(time.Millisecond) {
+		mu.Lock()
+		ok := cond()
+		mu.Unlock()
+		if ok {
+			return
+		}
+		if time.Now().After(end) {
+			t.Fatalf("waited %v for %s", watchTestWait, what)
+		}
+	}
 }
 
 // TestRequestTimeoutConnWatch: the watch aborts the target connection when a read from the client fails
@@ -87,6 +108,9 @@ func TestRequestTimeoutConnWatch(t *testing.T) {
 				_, err := rc.Read(make([]byte, 1))
 				read <- err
 			}()
+			// The background read reads the client itself when it starts before the watch, as here; one
+			// that starts during a watch is TestRequestTimeoutConnLazyWatch's.
+			waitFor(t, "the background read to start", func() bool { return rc.inRead == 1 }, &rc.mu)
 			// The proxy's read of the target's response, blocked until the target answers or the watch
 			// aborts it.
 			upRead := make(chan error, 1)
@@ -138,5 +162,116 @@ func TestConnContextClientWatcher(t *testing.T) {
 	}
 	if w := connContext(context.Background(), server).Value(httpproxy.ClientWatcherKey{}); w != nil {
 		t.Errorf("a connection without the HTTP/1 wrapper has watcher %v", w)
+	}
+}
+
+// TestRequestTimeoutConnLazyWatch: net/http's background read that starts during a watch is answered at once
+// with nothing, and the watcher reads the client itself once the exchange has lasted watchDelay: a client
+// that leaves then still aborts the exchange, a byte it sends is kept for net/http's next read, and an
+// exchange that ends first leaves the connection untouched, with no read pending and no deadline.
+func TestRequestTimeoutConnLazyWatch(t *testing.T) {
+	t.Parallel()
+	const delay = 5 * time.Millisecond
+	for _, tc := range []struct {
+		name string
+		// steps drives rc, whose peer is client, during a watch of up, once net/http's background read has
+		// been answered; the test then ends the watch.
+		steps       func(t *testing.T, rc *requestTimeoutConn, client net.Conn)
+		wantAborted bool
+		// wantNext is what net/http's next read gets once the watch has ended and the client has sent "next".
+		wantNext string
+	}{
+		{"client leaves during a long exchange", func(t *testing.T, rc *requestTimeoutConn, client net.Conn) {
+			client.Close()
+			waitFor(t, "the abort", func() bool { return rc.aborted }, &rc.mu)
+		}, true, ""},
+		{"short exchange", func(t *testing.T, rc *requestTimeoutConn, client net.Conn) {}, false, "next"},
+		{"client pipelines during a long exchange", func(t *testing.T, rc *requestTimeoutConn, client net.Conn) {
+			if _, err := io.WriteString(client, "GET /"); err != nil {
+				t.Fatal(err)
+			}
+			waitFor(t, "the watcher's read to keep the byte", func() bool { return rc.stashed }, &rc.mu)
+		}, false, "GET /next"},
+		{"exchange ends while the watcher reads", func(t *testing.T, rc *requestTimeoutConn, client net.Conn) {
+			waitFor(t, "the watcher's read", func() bool { return rc.ownRead }, &rc.mu)
+		}, false, "next"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			server, client := loopback(t)
+			up, target := loopback(t)
+			rc := &requestTimeoutConn{Conn: server, headerTimeout: time.Minute, watchDelay: delay}
+			upRead := make(chan error, 1)
+			go func() {
+				_, err := up.Read(make([]byte, 1))
+				upRead <- err
+			}()
+			rc.WatchClient(up)
+			if n, err := rc.Read(make([]byte, 1)); n != 0 || err != nil {
+				t.Fatalf("the background read during the watch returned %d, %v; want 0, nil at once", n, err)
+			}
+			tc.steps(t, rc, client)
+			if aborted := rc.UnwatchClient(); aborted != tc.wantAborted {
+				t.Errorf("UnwatchClient reported %v, want %v", aborted, tc.wantAborted)
+			}
+			if !tc.wantAborted {
+				if _, err := target.Write([]byte{'x'}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			select {
+			case err := <-upRead:
+				if got := errors.Is(err, os.ErrDeadlineExceeded); got != tc.wantAborted {
+					t.Errorf("the target connection's read ended with %v; aborted %v, want %v", err, got, tc.wantAborted)
+				}
+			case <-time.After(watchTestWait):
+				t.Fatalf("the target connection's read did not return (want aborted %v)", tc.wantAborted)
+			}
+			if tc.wantNext == "" {
+				return
+			}
+			// Past watchDelay: a timer left running would now start a read, and take "next".
+			time.Sleep(3 * delay)
+			if _, err := io.WriteString(client, "next"); err != nil {
+				t.Fatal(err)
+			}
+			rc.SetReadDeadline(time.Now().Add(watchTestWait))
+			var got []byte
+			buf := make([]byte, 64)
+			for len(got) < len(tc.wantNext) {
+				n, err := rc.Read(buf)
+				if err != nil {
+					t.Fatalf("net/http's next read after %q: %v", got, err)
+				}
+				got = append(got, buf[:n]...)
+			}
+			if string(got) != tc.wantNext {
+				t.Errorf("net/http's next reads got %q, want %q", got, tc.wantNext)
+			}
+		})
+	}
+}
+
+// TestRequestTimeoutConnLateBackgroundRead: a background read that starts after watchDelay reads the client
+// itself, as one that starts before the watch does, and sees the client leave.
+func TestRequestTimeoutConnLateBackgroundRead(t *testing.T) {
+	t.Parallel()
+	server, client := loopback(t)
+	up, _ := loopback(t)
+	rc := &requestTimeoutConn{Conn: server, headerTimeout: time.Minute, watchDelay: time.Millisecond}
+	rc.WatchClient(up)
+	waitFor(t, "watchDelay to pass", func() bool { return !rc.lazy }, &rc.mu)
+	read := make(chan error, 1)
+	go func() {
+		_, err := rc.Read(make([]byte, 1))
+		read <- err
+	}()
+	waitFor(t, "the background read to start", func() bool { return rc.inRead == 1 }, &rc.mu)
+	client.Close()
+	if err := <-read; err == nil {
+		t.Error("the background read returned no error when the client left")
+	}
+	if !rc.UnwatchClient() {
+		t.Error("UnwatchClient reported no abort")
 	}
 }

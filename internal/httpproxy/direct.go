@@ -64,17 +64,14 @@ func (h *Handler) direct(x *exchange, r *http.Request, g *TargetGroup) {
 			break
 		}
 		c.Discard()
-		if errors.Is(err, errClientBody) {
-			if ctx.Err() == nil {
-				h.generate(x, r, http.StatusBadRequest, "IncompleteRequestBody",
-					"The request body ended before the length its Content-Length announced.")
-				return
-			}
-			err = ctx.Err()
+		if errors.Is(err, errClientBody) && !x.gone(r) {
+			h.generate(x, r, http.StatusBadRequest, "IncompleteRequestBody",
+				"The request body ended before the length its Content-Length announced.")
+			return
 		}
 		// A connection the target closed while it was idle fails before any byte of response: a request that
 		// can be sent again goes on a new connection, once, as net/http's Transport does.
-		if c.Reused() && replayable && attempt == 0 && ctx.Err() == nil && isConnClosed(err) {
+		if c.Reused() && replayable && attempt == 0 && !x.gone(r) && isConnClosed(err) {
 			continue
 		}
 		g.fail(x, r, err)
@@ -110,7 +107,7 @@ func (h *Handler) roundTrip(x *exchange, r *http.Request, g *TargetGroup, c *ups
 		}
 		defer func() {
 			if cw.UnwatchClient() && err != nil {
-				awaitCancel(ctx)
+				x.clientGone = true
 			}
 		}()
 	} else {
@@ -147,13 +144,15 @@ func (h *Handler) roundTrip(x *exchange, r *http.Request, g *TargetGroup, c *ups
 // ClientWatcher watches the client's side of an HTTP/1 connection for the proxy, so that a client that goes
 // away aborts the exchange with the target it waits for. It does what context.AfterFunc on the request's
 // context does (net/http cancels that context when a read from the client fails), without that function's
-// allocations on every request.
+// allocations on every request, and may read the client in place of net/http, whose context then stays
+// uncancelled: an exchange the watcher aborted is the client's going away whatever the context says.
 type ClientWatcher interface {
-	// WatchClient makes the watcher set a deadline in the past on upstream as soon as a read from the client
-	// fails, or at once if one has already failed other than by a deadline, until UnwatchClient.
+	// WatchClient makes the watcher set a deadline in the past on upstream when it sees the client go away
+	// (a read from the client fails), or at once if a read has already failed other than by a deadline,
+	// until UnwatchClient. It may take a short while to see it (the engine's watcher: 10 ms).
 	WatchClient(upstream net.Conn)
-	// UnwatchClient ends the watch; once it returns, the watcher no longer touches upstream. It reports
-	// whether the watcher set the deadline.
+	// UnwatchClient ends the watch; once it returns, the watcher no longer touches upstream nor reads the
+	// client. It reports whether the watcher set the deadline.
 	UnwatchClient() (aborted bool)
 }
 
@@ -169,25 +168,6 @@ func clientWatcher(r *http.Request) ClientWatcher {
 	}
 	w, _ := r.Context().Value(ClientWatcherKey{}).(ClientWatcher)
 	return w
-}
-
-// awaitCancelLimit bounds awaitCancel's wait: net/http cancels at once, but a handler must not hang on it.
-const awaitCancelLimit = 5 * time.Second
-
-// awaitCancel waits for ctx, a request's context, to be cancelled after its connection's ClientWatcher saw
-// the client go away. The watcher sees the failed read before net/http does (net/http cancels the context
-// once that read returns to it, on another goroutine), and fail tells a client that went away (460) from a
-// target that failed (502, 504) by the context alone.
-func awaitCancel(ctx context.Context) {
-	if ctx.Err() != nil {
-		return
-	}
-	t := time.NewTimer(awaitCancelLimit)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-	case <-t.C:
-	}
 }
 
 // writeHead writes the request head to send for r: its request line, the Host sent to targets, the client's

@@ -210,6 +210,14 @@ type exchange struct {
 	// denied is set when the matched rule's require_client_certificate refused the request: action is the
 	// rule's (for its priority) but was not executed.
 	denied bool
+	// clientGone is set when the connection's ClientWatcher aborted the exchange: the client went away, which
+	// the request's context may not show (the watcher reads the client in net/http's place).
+	clientGone bool
+}
+
+// gone reports whether the client of r went away during the exchange.
+func (x *exchange) gone(r *http.Request) bool {
+	return x.clientGone || r.Context().Err() != nil
 }
 
 var exchangePool = sync.Pool{New: func() any { return new(exchange) }}
@@ -559,7 +567,7 @@ func (g *TargetGroup) proxyError(w http.ResponseWriter, r *http.Request, err err
 
 // fail answers a request whose exchange with x.target failed before the response began.
 func (g *TargetGroup) fail(x *exchange, r *http.Request, err error) {
-	if r.Context().Err() != nil {
+	if x.gone(r) {
 		// The client went away (ALB logs 460); there is nobody to answer. Returning would let net/http
 		// answer a half-closed client 200 with an empty body, so abort the connection (or the HTTP/2
 		// stream) instead; the access-log line is still written on the way out.
