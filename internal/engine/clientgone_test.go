@@ -165,6 +165,10 @@ func TestDirectKeepAliveKeepsTarget(t *testing.T) {
 		{"GET pipelined behind a slow one", get("/ka/slow8") + "\x00" + get("/ka/9"), []string{"GET /ka/slow8", "GET /ka/9"}},
 		{"POST with a body pipelined behind a slow GET", get("/ka/slow10") + "\x00" + "POST /ka/11 HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\nhello",
 			[]string{"GET /ka/slow10", "POST /ka/11"}},
+		// A fast request and a slow one pipelined together, then another: the slow one's background read may
+		// start before its watch, and the fast one's skipped read must not make the watcher read beside it.
+		{"fast and slow GETs pipelined", get("/ka/12") + get("/ka/slow13"), []string{"GET /ka/12", "GET /ka/slow13"}},
+		{"GET after the pair", get("/ka/14"), []string{"GET /ka/14"}},
 	} {
 		// A NUL separates what is sent at once from what is sent 30 ms later.
 		now, later, _ := strings.Cut(step.requests, "\x00")

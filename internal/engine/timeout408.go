@@ -52,7 +52,8 @@ type requestTimeoutConn struct {
 	// watchDelay is how long an exchange runs before the watcher reads the client itself (0: clientWatchDelay).
 	watchDelay time.Duration
 	// lazy: a watch is on and the watcher has not started reading, so net/http's background read is answered
-	// with nothing (skipped records that it was). skipped lasts until net/http reads for its next request.
+	// with nothing (skipped records that it was). skipped lasts until the response is written, or net/http
+	// reads for its next request.
 	lazy, skipped bool
 	// timer starts the watcher's own read (watchClientNow) watchDelay after WatchClient; made on first use.
 	timer *time.Timer
@@ -86,6 +87,8 @@ var response408 = []byte("HTTP/1.1 408 Request Timeout\r\nContent-Type: text/pla
 
 func (c *requestTimeoutConn) Read(p []byte) (int, error) {
 	c.mu.Lock()
+	// Never two reads of the client at once: the watcher's own read ends on data, an error or UnwatchClient.
+	c.waitOwnReadLocked()
 	switch {
 	case len(p) == 1 && c.lazy:
 		// net/http's background read during an exchange (every other read of net/http's, for a request's
@@ -153,6 +156,9 @@ func (c *requestTimeoutConn) failedLocked(err error, deadline bool) (fire bool) 
 func (c *requestTimeoutConn) Write(p []byte) (int, error) {
 	c.mu.Lock()
 	c.pending = false
+	// A response: the background read skipped, if any, was this request's. The next request's may read the
+	// client itself (it may start before the watch) and must not meet the watcher's read.
+	c.skipped = false
 	c.mu.Unlock()
 	return c.Conn.Write(p)
 }
@@ -179,7 +185,9 @@ func (c *requestTimeoutConn) WatchClient(upstream net.Conn) {
 }
 
 // watchClientNow runs watchDelay into a watch: if net/http's background read was skipped, the watcher reads
-// the client in its place until the client goes away, sends a byte, or UnwatchClient stops it.
+// the client in its place until the client goes away, sends a byte, or UnwatchClient stops it. A call left
+// over from an earlier watch (the timer fired as it ended) may run early in the next one; that only starts
+// the watch early.
 func (c *requestTimeoutConn) watchClientNow() {
 	c.mu.Lock()
 	if !c.lazy {
@@ -187,7 +195,7 @@ func (c *requestTimeoutConn) watchClientNow() {
 		return // unwatched meanwhile
 	}
 	c.lazy = false // a background read that comes from now on reads the client itself
-	if !c.skipped || c.stashed {
+	if !c.skipped || c.stashed || c.inRead > 0 {
 		c.mu.Unlock()
 		return
 	}
@@ -204,6 +212,19 @@ func (c *requestTimeoutConn) watchClientNow() {
 	c.mu.Unlock()
 }
 
+// waitOwnReadLocked waits, under mu, until the watcher's own read, if any, has returned.
+func (c *requestTimeoutConn) waitOwnReadLocked() {
+	if !c.ownRead {
+		return
+	}
+	if c.readDone.L == nil {
+		c.readDone.L = &c.mu
+	}
+	for c.ownRead {
+		c.readDone.Wait()
+	}
+}
+
 // UnwatchClient implements httpproxy.ClientWatcher.
 func (c *requestTimeoutConn) UnwatchClient() bool {
 	c.mu.Lock()
@@ -218,12 +239,7 @@ func (c *requestTimeoutConn) UnwatchClient() bool {
 		// as net/http left it.
 		c.stopping = true
 		_ = c.Conn.SetReadDeadline(clientGoneDeadline)
-		if c.readDone.L == nil {
-			c.readDone.L = &c.mu
-		}
-		for c.ownRead {
-			c.readDone.Wait()
-		}
+		c.waitOwnReadLocked()
 		c.stopping = false
 		_ = c.Conn.SetReadDeadline(time.Time{})
 	}

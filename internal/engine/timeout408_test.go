@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"os"
@@ -273,5 +274,42 @@ func TestRequestTimeoutConnLateBackgroundRead(t *testing.T) {
 	}
 	if !rc.UnwatchClient() {
 		t.Error("UnwatchClient reported no abort")
+	}
+}
+
+// TestRequestTimeoutConnNoConcurrentRead: a pipelined request whose head net/http had already read runs its
+// background read at once, before its watch; the background read the previous request skipped must not make
+// the watcher read the client as well, whose stopping would then fail net/http's read with a deadline it did
+// not set (net/http would cancel the connection's context).
+func TestRequestTimeoutConnNoConcurrentRead(t *testing.T) {
+	t.Parallel()
+	server, client := loopback(t)
+	up, _ := loopback(t)
+	rc := &requestTimeoutConn{Conn: server, headerTimeout: time.Minute, watchDelay: time.Millisecond}
+	// The first request: its background read comes during the watch and is skipped; its response is written.
+	rc.WatchClient(up)
+	if n, err := rc.Read(make([]byte, 1)); n != 0 || err != nil {
+		t.Fatalf("the first background read returned %d, %v; want 0, nil", n, err)
+	}
+	rc.UnwatchClient()
+	if _, err := rc.Write([]byte("HTTP/1.1 200 OK\r\n\r\n")); err != nil {
+		t.Fatal(err)
+	}
+	// The second request's background read, before its watch.
+	read := make(chan string, 1)
+	go func() {
+		b := make([]byte, 1)
+		n, err := rc.Read(b)
+		read <- fmt.Sprintf("%q %v", b[:n], err)
+	}()
+	waitFor(t, "the background read to start", func() bool { return rc.inRead == 1 }, &rc.mu)
+	rc.WatchClient(up)
+	time.Sleep(20 * time.Millisecond) // well past watchDelay
+	rc.UnwatchClient()
+	if _, err := io.WriteString(client, "x"); err != nil {
+		t.Fatal(err)
+	}
+	if got := <-read; got != `"x" <nil>` {
+		t.Errorf("net/http's background read got %s, want \"x\" <nil>", got)
 	}
 }

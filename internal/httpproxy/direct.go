@@ -70,7 +70,8 @@ func (h *Handler) direct(x *exchange, r *http.Request, g *TargetGroup) {
 			return
 		}
 		// A connection the target closed while it was idle fails before any byte of response: a request that
-		// can be sent again goes on a new connection, once, as net/http's Transport does.
+		// can be sent again goes on a new connection, once, as net/http's Transport does. (A client that leaves
+		// while that connection is dialled is seen once the second exchange's watch starts.)
 		if c.Reused() && replayable && attempt == 0 && !x.gone(r) && isConnClosed(err) {
 			continue
 		}
