@@ -54,6 +54,36 @@ func waitFor(t *testing.T, what string, cond func() bool, mu *sync.Mutex) {
 	}
 }
 
+// startTargetRead starts the proxy's read of the target's response on up, blocked until the target answers
+// or the watch aborts it, and returns how it ends.
+func startTargetRead(up net.Conn) <-chan error {
+	upRead := make(chan error, 1)
+	go func() {
+		_, err := up.Read(make([]byte, 1))
+		upRead <- err
+	}()
+	return upRead
+}
+
+// checkTargetRead has the target answer unless the watch should have aborted the read, and checks that the
+// read ended by the deadline's expiry exactly when it should have.
+func checkTargetRead(t *testing.T, upRead <-chan error, target net.Conn, wantAborted bool) {
+	t.Helper()
+	if !wantAborted {
+		if _, err := target.Write([]byte{'x'}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	select {
+	case err := <-upRead:
+		if got := errors.Is(err, os.ErrDeadlineExceeded); got != wantAborted {
+			t.Errorf("the target connection's read ended with %v; aborted %v, want %v", err, got, wantAborted)
+		}
+	case <-time.After(watchTestWait):
+		t.Fatalf("the target connection's read did not return (want aborted %v)", wantAborted)
+	}
+}
+
 // TestRequestTimeoutConnWatch: the watch aborts the target connection when a read from the client fails
 // while it lasts, or has failed before it other than by a deadline; a read deadline that expired before it
 // (net/http stopping its background read after a response) and a client leaving after it do not.
@@ -112,29 +142,10 @@ func TestRequestTimeoutConnWatch(t *testing.T) {
 			// The background read reads the client itself when it starts before the watch, as here; one
 			// that starts during a watch is TestRequestTimeoutConnLazyWatch's.
 			waitFor(t, "the background read to start", func() bool { return rc.inRead == 1 }, &rc.mu)
-			// The proxy's read of the target's response, blocked until the target answers or the watch
-			// aborts it.
-			upRead := make(chan error, 1)
-			go func() {
-				_, err := up.Read(make([]byte, 1))
-				upRead <- err
-			}()
+			upRead := startTargetRead(up)
 			tc.steps(t, rc, client, up, read)
 			aborted := rc.UnwatchClient()
-			if !tc.wantAborted {
-				// The target answers: the read gets its byte unless the deadline was expired.
-				if _, err := target.Write([]byte{'x'}); err != nil {
-					t.Fatal(err)
-				}
-			}
-			select {
-			case err := <-upRead:
-				if got := errors.Is(err, os.ErrDeadlineExceeded); got != tc.wantAborted {
-					t.Errorf("the target connection's read ended with %v; aborted %v, want %v", err, got, tc.wantAborted)
-				}
-			case <-time.After(10 * time.Second):
-				t.Fatalf("the target connection's read did not return (want aborted %v)", tc.wantAborted)
-			}
+			checkTargetRead(t, upRead, target, tc.wantAborted)
 			if aborted != tc.wantAborted {
 				t.Errorf("UnwatchClient reported %v, want %v", aborted, tc.wantAborted)
 			}
@@ -202,11 +213,7 @@ func TestRequestTimeoutConnLazyWatch(t *testing.T) {
 			server, client := loopback(t)
 			up, target := loopback(t)
 			rc := &requestTimeoutConn{Conn: server, headerTimeout: time.Minute, watchDelay: delay}
-			upRead := make(chan error, 1)
-			go func() {
-				_, err := up.Read(make([]byte, 1))
-				upRead <- err
-			}()
+			upRead := startTargetRead(up)
 			rc.WatchClient(up)
 			if n, err := rc.Read(make([]byte, 1)); n != 0 || err != nil {
 				t.Fatalf("the background read during the watch returned %d, %v; want 0, nil at once", n, err)
@@ -215,19 +222,7 @@ func TestRequestTimeoutConnLazyWatch(t *testing.T) {
 			if aborted := rc.UnwatchClient(); aborted != tc.wantAborted {
 				t.Errorf("UnwatchClient reported %v, want %v", aborted, tc.wantAborted)
 			}
-			if !tc.wantAborted {
-				if _, err := target.Write([]byte{'x'}); err != nil {
-					t.Fatal(err)
-				}
-			}
-			select {
-			case err := <-upRead:
-				if got := errors.Is(err, os.ErrDeadlineExceeded); got != tc.wantAborted {
-					t.Errorf("the target connection's read ended with %v; aborted %v, want %v", err, got, tc.wantAborted)
-				}
-			case <-time.After(watchTestWait):
-				t.Fatalf("the target connection's read did not return (want aborted %v)", tc.wantAborted)
-			}
+			checkTargetRead(t, upRead, target, tc.wantAborted)
 			if tc.wantNext == "" {
 				return
 			}
