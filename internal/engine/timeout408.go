@@ -63,7 +63,7 @@ type requestTimeoutConn struct {
 	ownRead, stopping, stashed bool
 	readDone                   sync.Cond
 	ownBuf                     [1]byte
-	// inRead counts the reads of net/http in progress (tests wait on it).
+	// inRead counts the reads of net/http in progress: the watcher does not read beside one.
 	inRead int
 }
 
