@@ -561,7 +561,7 @@ func wrapDesync(rt *listenerRuntime, c net.Conn, h listen.Handshake) net.Conn {
 	}
 	dc := desync.NewConn(c, desync.DefaultMaxHead)
 	ci.Desync = desyncVerdicts{conn: dc, mode: g.desync}
-	return newRequestTimeoutConn(dc, time.Duration(max(g.idleTimeoutSeconds, 1))*time.Second, func() { requestTimedOut(rt, g, ci) })
+	return &requestTimeoutConn{Conn: dc, headerTimeout: time.Duration(max(g.idleTimeoutSeconds, 1)) * time.Second, onTimeout: func() { requestTimedOut(rt, g, ci) }}
 }
 
 // desyncVerdicts adapts a desync.Conn to what the proxy asks of a connection.

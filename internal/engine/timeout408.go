@@ -72,11 +72,6 @@ type requestTimeoutConn struct {
 // read.
 const clientWatchDelay = 10 * time.Millisecond
 
-// newRequestTimeoutConn wraps c; onTimeout counts and logs a 408.
-func newRequestTimeoutConn(c net.Conn, headerTimeout time.Duration, onTimeout func()) *requestTimeoutConn {
-	return &requestTimeoutConn{Conn: c, headerTimeout: headerTimeout, onTimeout: onTimeout}
-}
-
 // clientGoneDeadline is a deadline that has passed: setting it makes blocked I/O return at once.
 var clientGoneDeadline = time.Unix(1, 0)
 

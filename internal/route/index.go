@@ -141,10 +141,5 @@ func (t *Table) matchIndexed(in *request) int {
 			}
 		}
 	}
-	for k := len(set) * 64; k < len(t.rules); k++ {
-		if t.rules[k].match(in) {
-			return t.rules[k].index
-		}
-	}
-	return Default
+	return t.scan(in, len(set)*64)
 }

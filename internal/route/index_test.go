@@ -51,7 +51,7 @@ func TestPathIndexSkipsRules(t *testing.T) {
 		if got := table.Match(r, ip); got != tc.want {
 			t.Errorf("%s %s (host %q): Match = %d, want %d", r.Method, tc.r.target, r.Host, got, tc.want)
 		}
-		if got := table.matchAll(&request{r: r, ip: ip}); got != tc.want {
+		if got := table.scan(&request{r: r, ip: ip}, 0); got != tc.want {
 			t.Errorf("%s %s: the plain scan gives %d, want %d (the test's expectation is wrong)", r.Method, tc.r.target, got, tc.want)
 		}
 	}
@@ -134,7 +134,7 @@ func TestPathIndexAgreesWithScan(t *testing.T) {
 			r := httptest.NewRequest(randomMethod(rng), "https://x"+randomPath(rng), nil)
 			r.Host = []string{"a.example.com", "b.example.com"}[rng.IntN(2)]
 			in := request{r: r}
-			want := table.matchAll(&in)
+			want := table.scan(&in, 0)
 			if got := table.Match(r, netip.Addr{}); got != want {
 				t.Fatalf("%d rules, %s %s: Match = %d, the plain scan %d", n, r.Method, r.URL.Path, got, want)
 			}
@@ -243,7 +243,7 @@ func FuzzPathIndex(f *testing.F) {
 			t.Fatal(err)
 		}
 		r.URL.Path = path
-		got, want := table.Match(r, netip.Addr{}), table.matchAll(&request{r: r})
+		got, want := table.Match(r, netip.Addr{}), table.scan(&request{r: r}, 0)
 		if got != want {
 			t.Fatalf("path %q: Match = %d, the plain scan %d", path, got, want)
 		}
@@ -276,7 +276,7 @@ func BenchmarkMatchPathRules(b *testing.B) {
 		i := 0
 		for b.Loop() {
 			in := request{r: reqs[i%len(reqs)], ip: ip}
-			table.matchAll(&in)
+			table.scan(&in, 0)
 			i++
 		}
 	})

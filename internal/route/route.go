@@ -166,12 +166,12 @@ func (t *Table) MatchClient(r *http.Request, clientIP netip.Addr, client *Client
 	if t.index != nil {
 		return t.matchIndexed(&in)
 	}
-	return t.matchAll(&in)
+	return t.scan(&in, 0)
 }
 
-// matchAll is MatchClient's loop without the index: every rule in priority order.
-func (t *Table) matchAll(in *request) int {
-	for k := range t.rules {
+// scan is MatchClient's loop without the index: the rules from position from on, in priority order.
+func (t *Table) scan(in *request, from int) int {
+	for k := from; k < len(t.rules); k++ {
 		if t.rules[k].match(in) {
 			return t.rules[k].index
 		}
